@@ -1,0 +1,137 @@
+//! [`WalOptions`]: everything a log is configured with.
+
+use std::sync::Arc;
+
+use crate::policy::{GroupCommit, SyncPolicy};
+
+/// What recovery does with bytes that fail their checks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RecoveryMode {
+    /// Cut a torn tail (partial last frame, zero fill) of the last segment and go on; any other
+    /// bad byte is an error. The default.
+    #[default]
+    TolerateTornTail,
+    /// Every byte must check out: a torn tail that is not a clean zero fill is an error, and every
+    /// sealed segment is verified end to end at open.
+    AbsoluteConsistency,
+    /// Recover up to the last good record before the first bad byte; segments after it are
+    /// quarantined.
+    PointInTime,
+    /// Skip frames that fail their checks (their LSNs become a gap) and keep everything else.
+    SkipCorrupted,
+}
+
+/// Which records readers and tails see.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Visibility {
+    /// Only durable records: a reader never sees a record a crash could take back. The default.
+    #[default]
+    Durable,
+    /// Every written record, durable or not.
+    Written,
+}
+
+/// Configuration of a [`Wal`](crate::Wal). `Default` is safe: durable group commit,
+/// tolerate a torn tail, durable visibility.
+#[derive(Clone, Debug)]
+pub struct WalOptions {
+    /// A segment is sealed and a new one started once it would grow past this many bytes.
+    pub segment_size: u64,
+    /// Largest single record, in bytes.
+    pub max_record_size: u32,
+    /// Largest atomic batch payload, in bytes (a batch never spans segments).
+    pub max_batch_size: u32,
+    /// When the log syncs and when appends are acknowledged.
+    pub sync_policy: Arc<dyn SyncPolicy>,
+    /// What recovery does with bad bytes.
+    pub recovery_mode: RecoveryMode,
+    /// Which records readers see by default.
+    pub visibility: Visibility,
+    /// Encoded frames are gathered in memory up to this many bytes before they are handed to
+    /// the store (they always are before a sync, a rotation or a read that needs them).
+    pub write_buffer: usize,
+    /// Bytes fetched from the store per read request while streaming.
+    pub read_chunk: usize,
+    /// Verify every sealed segment end to end at open (always on for the strict recovery modes).
+    pub verify_on_open: bool,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        WalOptions {
+            segment_size: 64 << 20,
+            max_record_size: 16 << 20,
+            max_batch_size: 64 << 20,
+            sync_policy: Arc::new(GroupCommit::default()),
+            recovery_mode: RecoveryMode::default(),
+            visibility: Visibility::default(),
+            write_buffer: 256 << 10,
+            read_chunk: 1 << 20,
+            verify_on_open: false,
+        }
+    }
+}
+
+impl WalOptions {
+    /// Sets the segment target size.
+    #[must_use]
+    pub fn segment_size(mut self, bytes: u64) -> Self {
+        self.segment_size = bytes;
+        self
+    }
+
+    /// Sets the largest record size.
+    #[must_use]
+    pub fn max_record_size(mut self, bytes: u32) -> Self {
+        self.max_record_size = bytes;
+        self
+    }
+
+    /// Sets the sync policy.
+    #[must_use]
+    pub fn sync_policy(mut self, policy: impl SyncPolicy) -> Self {
+        self.sync_policy = Arc::new(policy);
+        self
+    }
+
+    /// Sets the recovery mode.
+    #[must_use]
+    pub fn recovery_mode(mut self, mode: RecoveryMode) -> Self {
+        self.recovery_mode = mode;
+        self
+    }
+
+    /// Sets the default read visibility.
+    #[must_use]
+    pub fn visibility(mut self, v: Visibility) -> Self {
+        self.visibility = v;
+        self
+    }
+
+    /// Sets the write buffer size.
+    #[must_use]
+    pub fn write_buffer(mut self, bytes: usize) -> Self {
+        self.write_buffer = bytes;
+        self
+    }
+
+    /// Largest payload a frame may declare under these options.
+    pub(crate) fn max_frame_payload(&self) -> u32 {
+        self.max_record_size.max(self.max_batch_size)
+    }
+
+    pub(crate) fn validate(&self) -> crate::Result<()> {
+        let min = (crate::format::SEGMENT_HEADER_LEN + crate::format::TRAILER_LEN) as u64;
+        if self.segment_size <= min {
+            return Err(crate::Error::InvalidArgument(format!(
+                "segment_size must exceed {min} bytes"
+            )));
+        }
+        if self.max_record_size == 0 || self.max_batch_size == 0 {
+            return Err(crate::Error::InvalidArgument(
+                "max_record_size and max_batch_size must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+}

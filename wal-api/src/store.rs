@@ -1,0 +1,152 @@
+//! The backend traits: [`SegmentStore`] and [`SegmentWriter`].
+
+use std::fmt::Debug;
+use std::ops::Range;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::error::Result;
+use crate::lsn::SegmentId;
+
+/// What `list` reports about a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentMeta {
+    /// The segment.
+    pub id: SegmentId,
+    /// Its length in bytes (bytes readable through [`SegmentStore::read`]).
+    pub len: u64,
+}
+
+/// Optional abilities of a store, used by the engine and by the conformance kit.
+#[non_exhaustive]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// `quarantine` moves a segment aside and keeps its bytes (otherwise it returns
+    /// [`Error::Unsupported`](crate::Error::Unsupported) and the engine refuses to drop it).
+    pub quarantine: bool,
+    /// Segments live on another machine or service (reads may be slow).
+    pub remote: bool,
+}
+
+impl Capabilities {
+    /// Capabilities with quarantine support, the common case.
+    pub fn with_quarantine() -> Capabilities {
+        Capabilities {
+            quarantine: true,
+            remote: false,
+        }
+    }
+
+    /// Marks the store as remote.
+    #[must_use]
+    pub fn remote(mut self) -> Capabilities {
+        self.remote = true;
+        self
+    }
+}
+
+/// Where a log keeps its segments.
+///
+/// # Contract
+/// - Segment ids are chosen by the engine; a store MUST NOT invent, rename or reorder them.
+/// - [`create`](Self::create) MUST fail with [`Error::AlreadyExists`](crate::Error::AlreadyExists)
+///   if the id exists, and MUST make the new segment, holding exactly `header`, durable before it
+///   returns (a power loss afterwards keeps it).
+/// - [`open_tail`](Self::open_tail) MUST cut the segment to `truncate_at` bytes durably before it
+///   returns, and the writer appends after that point.
+/// - [`read`](Self::read) returns the bytes of `range` clipped to the segment's length: a short
+///   read happens only at the end. It MUST see every byte whose `append` returned.
+/// - [`list`](Self::list) returns every segment in ascending id order; anything else under the
+///   store's root (foreign files, temporary objects) is ignored, never returned.
+/// - [`delete`](Self::delete) and [`quarantine`](Self::quarantine) MUST be durable when they
+///   return; a crash never brings the segment back into `list`.
+/// - Errors are mapped into [`Error`](crate::Error); running out of space is
+///   [`Error::StorageFull`](crate::Error::StorageFull).
+/// - One writer per store: a store that can be shared MUST refuse a second writer
+///   ([`Error::AlreadyOpen`](crate::Error::AlreadyOpen)) or fence the first
+///   ([`Error::Fenced`](crate::Error::Fenced)).
+#[async_trait]
+pub trait SegmentStore: Debug + Send + Sync + 'static {
+    /// Creates segment `id` holding `header`, durably, and returns its writer.
+    async fn create(&self, id: SegmentId, header: &[u8]) -> Result<Box<dyn SegmentWriter>>;
+    /// Reopens the last segment for appending after cutting it to `truncate_at` bytes.
+    async fn open_tail(&self, id: SegmentId, truncate_at: u64) -> Result<Box<dyn SegmentWriter>>;
+    /// Reads `range` of segment `id`, clipped to its length.
+    async fn read(&self, id: SegmentId, range: Range<u64>) -> Result<Bytes>;
+    /// Lists the segments in ascending id order.
+    async fn list(&self) -> Result<Vec<SegmentMeta>>;
+    /// Deletes segment `id` durably.
+    async fn delete(&self, id: SegmentId) -> Result<()>;
+    /// Moves segment `id` out of the log, keeping its bytes for inspection, durably.
+    async fn quarantine(&self, id: SegmentId, reason: &str) -> Result<()>;
+    /// What this store can do.
+    fn capabilities(&self) -> Capabilities;
+}
+
+/// Appends to one open segment.
+///
+/// # Contract
+/// - The engine never calls `append` concurrently with `append` or `seal`.
+/// - `append` returns once the bytes are readable through [`SegmentStore::read`]; it returns the
+///   segment's new length.
+/// - `sync` MAY run concurrently with `append` and with `seal`, and MAY be called after `seal`
+///   (then it returns `Ok` and does nothing). On `Ok`, every byte whose `append` returned before
+///   the call is durable. On `Err` nothing is promised, and the engine poisons the log: a store
+///   MUST NOT report success for a later sync that does not cover the failed one.
+/// - `seal` makes every appended byte durable, releases preallocated space and closes the
+///   segment for writing; the engine has already appended the trailer.
+#[async_trait]
+pub trait SegmentWriter: Debug + Send + Sync {
+    /// The segment this writer appends to.
+    fn id(&self) -> SegmentId;
+    /// Appends `bytes`; returns the new segment length.
+    async fn append(&self, bytes: &[u8]) -> Result<u64>;
+    /// Makes everything appended so far durable.
+    async fn sync(&self) -> Result<()>;
+    /// Makes everything durable and closes the segment for writing.
+    async fn seal(&self) -> Result<SegmentMeta>;
+}
+
+macro_rules! forward_store {
+    ($($ptr:ident),*) => {$(
+        #[async_trait]
+        impl<T: SegmentStore + ?Sized> SegmentStore for $ptr<T> {
+            async fn create(&self, id: SegmentId, header: &[u8]) -> Result<Box<dyn SegmentWriter>> {
+                (**self).create(id, header).await
+            }
+            async fn open_tail(&self, id: SegmentId, truncate_at: u64) -> Result<Box<dyn SegmentWriter>> {
+                (**self).open_tail(id, truncate_at).await
+            }
+            async fn read(&self, id: SegmentId, range: Range<u64>) -> Result<Bytes> {
+                (**self).read(id, range).await
+            }
+            async fn list(&self) -> Result<Vec<SegmentMeta>> {
+                (**self).list().await
+            }
+            async fn delete(&self, id: SegmentId) -> Result<()> {
+                (**self).delete(id).await
+            }
+            async fn quarantine(&self, id: SegmentId, reason: &str) -> Result<()> {
+                (**self).quarantine(id, reason).await
+            }
+            fn capabilities(&self) -> Capabilities {
+                (**self).capabilities()
+            }
+        }
+    )*};
+}
+
+forward_store!(Arc, Box);
+
+/// Helpers over any [`SegmentStore`]; implemented for every store, never by hand.
+#[async_trait]
+pub trait SegmentStoreExt: SegmentStore {
+    /// Reads a whole segment.
+    async fn read_all(&self, id: SegmentId) -> Result<Bytes> {
+        self.read(id, 0..u64::MAX).await
+    }
+}
+
+impl<T: SegmentStore + ?Sized> SegmentStoreExt for T {}

@@ -1,0 +1,714 @@
+//! The log engine [`Wal`]: append, group commit, watermarks, rotation, close.
+
+mod read;
+mod recovery;
+mod stats;
+mod truncate;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex as StdMutex, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::{watch, Mutex, MutexGuard, Notify};
+
+use crate::error::{Error, Result};
+use crate::format::{
+    batch_payload_len, encode_batch, encode_record, SegmentHeader, Trailer, FRAME_HEADER_LEN,
+    SEGMENT_HEADER_LEN, TRAILER_LEN,
+};
+use crate::lsn::{Lsn, SegmentId};
+use crate::options::WalOptions;
+use crate::policy::{Ack, Gather, PendingBatch};
+use crate::store::{SegmentStore, SegmentWriter};
+
+pub use read::RecordStream;
+pub use recovery::RecoveryReport;
+pub use stats::WalStats;
+
+use recovery::SegInfo;
+use stats::Counters;
+
+/// One record read back from the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// Its LSN.
+    pub lsn: Lsn,
+    /// Its payload.
+    pub data: Bytes,
+}
+
+/// The LSNs an atomic batch received: `first..=last`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LsnRange {
+    /// LSN of the first record.
+    pub first: Lsn,
+    /// LSN of the last record.
+    pub last: Lsn,
+}
+
+/// A segment as the log reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// The segment.
+    pub id: SegmentId,
+    /// LSN of its first record.
+    pub base: Lsn,
+    /// Bytes handed to the store so far.
+    pub len: u64,
+    /// Whether it is sealed (immutable, ends with a trailer).
+    pub sealed: bool,
+}
+
+/// The segment table readers consult; `epoch` changes when truncation removes records.
+#[derive(Debug, Default)]
+pub(crate) struct Table {
+    pub(crate) segs: Vec<SegInfo>,
+    pub(crate) epoch: u64,
+}
+
+/// State of the writing side, behind the append lock.
+struct WriteState {
+    writer: Option<Arc<dyn SegmentWriter>>,
+    seg: SegmentId,
+    base: Lsn,
+    /// Segment length including buffered bytes.
+    len: u64,
+    /// CRC of the bytes already handed to the writer.
+    body_crc: u32,
+    records: u64,
+    next: Lsn,
+    buf: Vec<u8>,
+}
+
+pub(crate) struct Inner<S> {
+    pub(crate) store: S,
+    pub(crate) opts: WalOptions,
+    state: Mutex<WriteState>,
+    pub(crate) table: RwLock<Table>,
+    written: AtomicU64,
+    flushed: AtomicU64,
+    durable: AtomicU64,
+    durable_tx: watch::Sender<Lsn>,
+    written_tx: watch::Sender<Lsn>,
+    sync_lock: Mutex<()>,
+    lifecycle: Mutex<()>,
+    arrivals: Notify,
+    gathering: AtomicBool,
+    poisoned: AtomicBool,
+    poison_cause: StdMutex<Option<String>>,
+    closed: AtomicBool,
+    counters: Counters,
+    last_group: AtomicU64,
+    last_latency_ns: AtomicU64,
+    report: RecoveryReport,
+}
+
+/// A write-ahead log over a [`SegmentStore`].
+///
+/// `Wal` is cheap to clone; clones share one log. Appends from many tasks are serialized
+/// into LSN order, and concurrent durable appends share syncs (group commit).
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use futures::StreamExt;
+/// use wal_api::{Lsn, Wal, WalOptions};
+/// use wal_memory::MemoryStore;
+///
+/// let wal = Wal::open(MemoryStore::new(), WalOptions::default()).await?;
+/// let lsn = wal.append(b"hello").await?; // durable when it returns
+/// let first = wal.read(Lsn(1)..).next().await.unwrap()?;
+/// assert_eq!((first.lsn, &first.data[..]), (lsn, &b"hello"[..]));
+/// wal.close().await?;
+/// # Ok::<(), wal_api::Error>(())
+/// # }).unwrap();
+/// ```
+pub struct Wal<S: SegmentStore> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S: SegmentStore> Clone for Wal<S> {
+    fn clone(&self) -> Self {
+        Wal {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<S: SegmentStore> std::fmt::Debug for Wal<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wal")
+            .field("store", &self.inner.store)
+            .field("written", &self.written_lsn())
+            .field("durable", &self.durable_lsn())
+            .finish()
+    }
+}
+
+impl<S: SegmentStore> Wal<S> {
+    /// Opens the log held by `store`, running recovery (see [`RecoveryMode`](crate::RecoveryMode)).
+    pub async fn open(store: S, opts: WalOptions) -> Result<Wal<S>> {
+        opts.validate()?;
+        let rec = recovery::recover(&store, &opts).await?;
+        let t = rec.tail;
+        let last = t.next.prev();
+        let (durable_tx, _) = watch::channel(last);
+        let (written_tx, _) = watch::channel(last);
+        let inner = Arc::new(Inner {
+            state: Mutex::new(WriteState {
+                writer: Some(t.writer),
+                seg: t.id,
+                base: t.base,
+                len: t.len,
+                body_crc: t.body_crc,
+                records: t.records,
+                next: t.next,
+                buf: Vec::with_capacity(opts.write_buffer.min(16 << 20)),
+            }),
+            table: RwLock::new(Table {
+                segs: rec.segs,
+                epoch: 0,
+            }),
+            written: AtomicU64::new(last.0),
+            flushed: AtomicU64::new(last.0),
+            durable: AtomicU64::new(last.0),
+            durable_tx,
+            written_tx,
+            sync_lock: Mutex::new(()),
+            lifecycle: Mutex::new(()),
+            arrivals: Notify::new(),
+            gathering: AtomicBool::new(false),
+            poisoned: AtomicBool::new(false),
+            poison_cause: StdMutex::new(None),
+            closed: AtomicBool::new(false),
+            counters: Counters::default(),
+            last_group: AtomicU64::new(0),
+            last_latency_ns: AtomicU64::new(0),
+            report: rec.report,
+            store,
+            opts,
+        });
+        if let Some(period) = inner.opts.sync_policy.interval() {
+            spawn_interval_syncer(Arc::downgrade(&inner), period);
+        }
+        Ok(Wal { inner })
+    }
+
+    /// The store under this log.
+    pub fn store(&self) -> &S {
+        &self.inner.store
+    }
+
+    /// The options this log was opened with.
+    pub fn options(&self) -> &WalOptions {
+        &self.inner.opts
+    }
+
+    /// What recovery found and did when the log was opened.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.inner.report
+    }
+
+    /// LSN of the last record accepted by the log (readable in this process).
+    pub fn written_lsn(&self) -> Lsn {
+        Lsn(self.inner.written.load(Ordering::SeqCst))
+    }
+
+    /// LSN of the last record that survives power loss.
+    pub fn durable_lsn(&self) -> Lsn {
+        Lsn(self.inner.durable.load(Ordering::SeqCst))
+    }
+
+    /// LSN of the first record still held (prefix truncation moves it).
+    pub fn first_lsn(&self) -> Lsn {
+        self.inner.first_lsn()
+    }
+
+    /// A watch of [`durable_lsn`](Self::durable_lsn). It also changes when the log is closed or
+    /// poisoned; check [`is_poisoned`](Self::is_poisoned).
+    pub fn durable_watch(&self) -> watch::Receiver<Lsn> {
+        self.inner.durable_tx.subscribe()
+    }
+
+    /// A watch of [`written_lsn`](Self::written_lsn).
+    pub fn written_watch(&self) -> watch::Receiver<Lsn> {
+        let rx = self.inner.written_tx.subscribe();
+        self.inner.written_tx.send_replace(self.written_lsn());
+        rx
+    }
+
+    /// Whether an earlier failure poisoned the log.
+    pub fn is_poisoned(&self) -> bool {
+        self.inner.poisoned.load(Ordering::SeqCst)
+    }
+
+    /// Counters since open.
+    pub fn stats(&self) -> WalStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// The segments of the log, oldest first.
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        self.inner
+            .table
+            .read()
+            .map(|t| {
+                t.segs
+                    .iter()
+                    .map(|s| SegmentInfo {
+                        id: s.id,
+                        base: s.base,
+                        len: s.len,
+                        sealed: s.sealed,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Appends one record and returns its LSN once the sync policy acknowledges it: durable
+    /// for the durable policies, accepted for the others.
+    pub async fn append(&self, data: &[u8]) -> Result<Lsn> {
+        let lsn = self.enqueue(data).await?;
+        if self.inner.opts.sync_policy.ack() == Ack::Durable {
+            self.wait_durable(lsn).await?;
+        }
+        Ok(lsn)
+    }
+
+    /// Appends records as one atomic batch: after any crash either all of them are in the log
+    /// or none is. Returns their LSNs once acknowledged, like [`append`](Self::append).
+    pub async fn append_batch<R: AsRef<[u8]>>(&self, records: &[R]) -> Result<LsnRange> {
+        let range = self.enqueue_batch(records).await?;
+        if self.inner.opts.sync_policy.ack() == Ack::Durable {
+            self.wait_durable(range.last).await?;
+        }
+        Ok(range)
+    }
+
+    /// Appends one record without waiting for durability; pair with
+    /// [`wait_durable`](Self::wait_durable).
+    pub async fn enqueue(&self, data: &[u8]) -> Result<Lsn> {
+        let inner = &*self.inner;
+        inner.check_open()?;
+        if data.len() > inner.opts.max_record_size as usize {
+            return Err(Error::RecordTooLarge {
+                size: data.len() as u64,
+                max: u64::from(inner.opts.max_record_size),
+            });
+        }
+        let frame = (FRAME_HEADER_LEN + data.len()) as u64;
+        let mut st = inner.state.lock().await;
+        inner.check_open()?;
+        inner.make_room(&mut st, frame).await?;
+        let lsn = st.next;
+        encode_record(&mut st.buf, lsn, data);
+        st.next = lsn.next();
+        st.len += frame;
+        st.records += 1;
+        if st.buf.len() >= inner.opts.write_buffer {
+            inner.flush_locked(&mut st).await?;
+        }
+        inner.publish_written(lsn);
+        drop(st);
+        inner.counters.appended(1, data.len() as u64);
+        inner.wake_gatherer();
+        Ok(lsn)
+    }
+
+    /// Appends an atomic batch without waiting for durability.
+    pub async fn enqueue_batch<R: AsRef<[u8]>>(&self, records: &[R]) -> Result<LsnRange> {
+        let inner = &*self.inner;
+        inner.check_open()?;
+        if records.is_empty() {
+            return Err(Error::InvalidArgument(
+                "an atomic batch needs at least one record".into(),
+            ));
+        }
+        if let Some(big) = records
+            .iter()
+            .find(|r| r.as_ref().len() > inner.opts.max_record_size as usize)
+        {
+            return Err(Error::RecordTooLarge {
+                size: big.as_ref().len() as u64,
+                max: u64::from(inner.opts.max_record_size),
+            });
+        }
+        let payload = batch_payload_len(records);
+        if payload > u64::from(inner.opts.max_batch_size) || records.len() > u32::MAX as usize {
+            return Err(Error::RecordTooLarge {
+                size: payload,
+                max: u64::from(inner.opts.max_batch_size),
+            });
+        }
+        let frame = FRAME_HEADER_LEN as u64 + payload;
+        let mut st = inner.state.lock().await;
+        inner.check_open()?;
+        inner.make_room(&mut st, frame).await?;
+        let first = st.next;
+        let last = Lsn(first.0 + records.len() as u64 - 1);
+        encode_batch(&mut st.buf, first, records);
+        st.next = last.next();
+        st.len += frame;
+        st.records += records.len() as u64;
+        if st.buf.len() >= inner.opts.write_buffer {
+            inner.flush_locked(&mut st).await?;
+        }
+        inner.publish_written(last);
+        drop(st);
+        inner
+            .counters
+            .appended(records.len() as u64, payload - 4 * records.len() as u64);
+        inner.wake_gatherer();
+        Ok(LsnRange { first, last })
+    }
+
+    /// Waits until `lsn` is durable, leading a sync if none is running. Ends with an error, not
+    /// a hang, if the log is closed or poisoned first.
+    pub async fn wait_durable(&self, lsn: Lsn) -> Result<()> {
+        self.inner.wait_durable(lsn).await
+    }
+
+    /// Makes every record written so far durable.
+    pub async fn sync(&self) -> Result<()> {
+        let lsn = self.written_lsn();
+        self.inner.wait_durable(lsn).await
+    }
+
+    /// Hands buffered records to the store (readable by `Visibility::Written` readers of other
+    /// processes' tools) without syncing.
+    pub async fn flush(&self) -> Result<()> {
+        let mut st = self.inner.state.lock().await;
+        self.inner.check_open()?;
+        self.inner.flush_locked(&mut st).await
+    }
+
+    /// Seals the active segment and starts a new one (no-op when the active segment is empty).
+    pub async fn rotate(&self) -> Result<()> {
+        let mut st = self.inner.state.lock().await;
+        self.inner.check_open()?;
+        if st.records == 0 {
+            return Ok(());
+        }
+        self.inner.rotate_locked(&mut st).await
+    }
+
+    /// Syncs everything and closes the log. Later calls on any clone return
+    /// [`Error::Closed`]; waiters and tails end.
+    pub async fn close(&self) -> Result<()> {
+        let inner = &*self.inner;
+        let _sync = inner.sync_lock.lock().await;
+        let mut st = inner.state.lock().await;
+        if inner.closed.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let mut result = Ok(());
+        if !inner.poisoned.load(Ordering::SeqCst) {
+            if let Err(e) = inner.flush_locked(&mut st).await {
+                result = Err(e);
+            } else if let Some(w) = st.writer.clone() {
+                let target = st.next.prev();
+                let t0 = Instant::now();
+                match w.sync().await {
+                    Ok(()) => inner.mark_durable(target, t0.elapsed()),
+                    Err(e) => result = Err(inner.poison("syncing at close", e)),
+                }
+            }
+        }
+        st.writer = None;
+        inner.closed.store(true, Ordering::SeqCst);
+        drop(st);
+        inner.wake_all();
+        result
+    }
+}
+
+impl<S: SegmentStore> Inner<S> {
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(Error::Poisoned {
+                cause: self.poison_cause(),
+            });
+        }
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    fn poison_cause(&self) -> String {
+        self.poison_cause
+            .lock()
+            .ok()
+            .and_then(|c| c.clone())
+            .unwrap_or_else(|| "unknown failure".into())
+    }
+
+    /// Poisons the log after a failed write or sync; returns the original error for the caller
+    /// that hit it. Every later call sees [`Error::Poisoned`].
+    fn poison(&self, what: &str, e: Error) -> Error {
+        if let Ok(mut c) = self.poison_cause.lock() {
+            if c.is_none() {
+                *c = Some(format!("{what}: {e}"));
+            }
+        }
+        self.poisoned.store(true, Ordering::SeqCst);
+        self.wake_all();
+        e
+    }
+
+    fn wake_all(&self) {
+        self.durable_tx.send_modify(|_| {});
+        self.written_tx.send_modify(|_| {});
+        self.arrivals.notify_waiters();
+    }
+
+    pub(crate) fn first_lsn(&self) -> Lsn {
+        self.table
+            .read()
+            .ok()
+            .and_then(|t| t.segs.first().map(|s| s.base))
+            .unwrap_or(Lsn::FIRST)
+    }
+
+    pub(crate) fn written(&self) -> Lsn {
+        Lsn(self.written.load(Ordering::SeqCst))
+    }
+
+    pub(crate) fn durable(&self) -> Lsn {
+        Lsn(self.durable.load(Ordering::SeqCst))
+    }
+
+    pub(crate) fn flushed(&self) -> Lsn {
+        Lsn(self.flushed.load(Ordering::SeqCst))
+    }
+
+    fn publish_written(&self, lsn: Lsn) {
+        self.written.store(lsn.0, Ordering::SeqCst);
+        if self.written_tx.receiver_count() > 0 {
+            self.written_tx.send_replace(lsn);
+        }
+    }
+
+    fn wake_gatherer(&self) {
+        if self.gathering.load(Ordering::Relaxed) {
+            self.arrivals.notify_waiters();
+        }
+    }
+
+    fn mark_durable(&self, target: Lsn, took: Duration) {
+        let before = self.durable.fetch_max(target.0, Ordering::SeqCst);
+        let records = target.0.saturating_sub(before);
+        if records > 0 {
+            self.counters.synced(records, took);
+            self.last_group.store(records, Ordering::Relaxed);
+        }
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.last_latency_ns.store(ns, Ordering::Relaxed);
+        self.opts.sync_policy.observe(records, took);
+    }
+
+    /// Hands the buffered frames to the writer.
+    async fn flush_locked(&self, st: &mut WriteState) -> Result<()> {
+        if st.buf.is_empty() {
+            return Ok(());
+        }
+        let Some(w) = st.writer.clone() else {
+            return Err(Error::Closed);
+        };
+        if let Err(e) = w.append(&st.buf).await {
+            return Err(self.poison("appending to the active segment", e));
+        }
+        let mut h = crc32fast::Hasher::new_with_initial(st.body_crc);
+        h.update(&st.buf);
+        st.body_crc = h.finalize();
+        st.buf.clear();
+        let last = st.next.prev();
+        if let Ok(mut t) = self.table.write() {
+            if let Some(s) = t.segs.last_mut() {
+                s.len = st.len;
+            }
+        }
+        self.flushed.store(last.0, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Rotates first when `frame` more bytes would push a non-empty segment past its target.
+    async fn make_room(&self, st: &mut WriteState, frame: u64) -> Result<()> {
+        if st.records > 0 && st.len + frame + TRAILER_LEN as u64 > self.opts.segment_size {
+            self.rotate_locked(st).await?;
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment (trailer + seal) and durably creates the next one.
+    async fn rotate_locked(&self, st: &mut WriteState) -> Result<()> {
+        self.flush_locked(st).await?;
+        let Some(w) = st.writer.clone() else {
+            return Err(Error::Closed);
+        };
+        let last = st.next.prev();
+        let trailer = Trailer {
+            last_lsn: last,
+            records: st.records,
+            body_len: st.len,
+            body_crc: st.body_crc,
+        }
+        .encode();
+        if let Err(e) = w.append(&trailer).await {
+            return Err(self.poison("writing a seal trailer", e));
+        }
+        let t0 = Instant::now();
+        if let Err(e) = w.seal().await {
+            return Err(self.poison("sealing a segment", e));
+        }
+        self.mark_durable(last, t0.elapsed());
+        let sealed_len = st.len + TRAILER_LEN as u64;
+        let id = st.seg.next();
+        let header = SegmentHeader { id, base: st.next }.encode();
+        let new = match self.store.create(id, &header).await {
+            Ok(w) => Arc::from(w),
+            Err(e) => return Err(self.poison("creating the next segment", e)),
+        };
+        if let Ok(mut t) = self.table.write() {
+            if let Some(s) = t.segs.last_mut() {
+                s.len = sealed_len;
+                s.sealed = true;
+            }
+            t.segs.push(SegInfo {
+                id,
+                base: st.next,
+                len: SEGMENT_HEADER_LEN as u64,
+                sealed: false,
+            });
+        }
+        st.writer = Some(new);
+        st.seg = id;
+        st.base = st.next;
+        st.len = SEGMENT_HEADER_LEN as u64;
+        st.body_crc = crc32fast::hash(&header);
+        st.records = 0;
+        self.counters.rotations.fetch_add(1, Ordering::Relaxed);
+        self.durable_tx.send_replace(self.durable());
+        Ok(())
+    }
+
+    async fn wait_durable(&self, lsn: Lsn) -> Result<()> {
+        loop {
+            if self.durable() >= lsn {
+                return Ok(());
+            }
+            self.check_open()?;
+            if lsn > self.written() {
+                return Err(Error::InvalidArgument(format!(
+                    "LSN {lsn} has not been written (last written is {})",
+                    self.written()
+                )));
+            }
+            let mut rx = self.durable_tx.subscribe();
+            if let Ok(guard) = self.sync_lock.try_lock() {
+                self.sync_round(guard).await?;
+                continue;
+            }
+            if self.durable() >= lsn {
+                return Ok(());
+            }
+            let _ = rx.changed().await;
+        }
+    }
+
+    /// One group commit: gather per the policy, flush, sync, publish. Called holding the sync
+    /// lock, which it releases before waking waiters.
+    async fn sync_round(&self, guard: MutexGuard<'_, ()>) -> Result<()> {
+        self.gather().await;
+        let (writer, target) = {
+            let mut st = self.state.lock().await;
+            if let Err(e) = self.check_open() {
+                drop(st);
+                drop(guard);
+                self.wake_all();
+                return Err(e);
+            }
+            if let Err(e) = self.flush_locked(&mut st).await {
+                drop(st);
+                drop(guard);
+                return Err(e);
+            }
+            (st.writer.clone(), st.next.prev())
+        };
+        let result = match writer {
+            Some(w) if target > self.durable() => {
+                let t0 = Instant::now();
+                match w.sync().await {
+                    Ok(()) => {
+                        self.mark_durable(target, t0.elapsed());
+                        Ok(())
+                    }
+                    Err(e) => Err(self.poison("syncing", e)),
+                }
+            }
+            _ => Ok(()),
+        };
+        drop(guard);
+        self.durable_tx.send_replace(self.durable());
+        result
+    }
+
+    async fn gather(&self) {
+        let policy = &self.opts.sync_policy;
+        let start = Instant::now();
+        let pending = || self.written().0.saturating_sub(self.durable().0);
+        let mut seen = pending();
+        let mut idle = 0u32;
+        self.gathering.store(true, Ordering::Relaxed);
+        loop {
+            let batch = PendingBatch {
+                records: seen,
+                bytes: 0,
+                waited: start.elapsed(),
+                idle_rounds: idle,
+                previous_records: self.last_group.load(Ordering::Relaxed),
+                previous_latency: Duration::from_nanos(
+                    self.last_latency_ns.load(Ordering::Relaxed),
+                ),
+            };
+            match policy.gather(&batch) {
+                Gather::SyncNow => break,
+                Gather::Yield => tokio::task::yield_now().await,
+                Gather::Wait(d) => {
+                    let _ = tokio::time::timeout(d, self.arrivals.notified()).await;
+                }
+            }
+            if self.poisoned.load(Ordering::SeqCst) || self.closed.load(Ordering::SeqCst) {
+                break;
+            }
+            let now = pending();
+            if now == seen {
+                idle += 1;
+            } else {
+                idle = 0;
+                seen = now;
+            }
+        }
+        self.gathering.store(false, Ordering::Relaxed);
+    }
+}
+
+fn spawn_interval_syncer<S: SegmentStore>(weak: Weak<Inner<S>>, period: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(inner) = weak.upgrade() else { return };
+            if inner.check_open().is_err() {
+                return;
+            }
+            if inner.durable() < inner.written() {
+                let guard = inner.sync_lock.lock().await;
+                let _ = inner.sync_round(guard).await;
+            }
+        }
+    });
+}

@@ -1,0 +1,376 @@
+//! Reading records back: ranges across segments and the live tail.
+
+use std::collections::VecDeque;
+use std::ops::{Bound, RangeBounds};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::Stream;
+
+use super::{Inner, Record, Wal};
+use crate::error::{Error, Result};
+use crate::format::{decode_frame, FrameError, FrameKind, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN};
+use crate::lsn::{Lsn, SegmentId};
+use crate::options::{RecoveryMode, Visibility};
+use crate::scan::find_next_frame;
+use crate::store::{SegmentStore, SegmentStoreExt};
+
+/// A stream of records (or one error, after which it ends).
+pub type RecordStream = Pin<Box<dyn Stream<Item = Result<Record>> + Send + 'static>>;
+
+impl<S: SegmentStore> Wal<S> {
+    /// Streams the records of `range` that are visible under the log's default
+    /// [`Visibility`], across segments. A range starting below [`first_lsn`](Self::first_lsn)
+    /// yields [`Error::Trimmed`] first; the stream stops at the visible end.
+    pub fn read(&self, range: impl RangeBounds<Lsn>) -> RecordStream {
+        self.read_with(range, self.inner.opts.visibility)
+    }
+
+    /// Like [`read`](Self::read) with an explicit visibility.
+    pub fn read_with(&self, range: impl RangeBounds<Lsn>, visibility: Visibility) -> RecordStream {
+        let start = match range.start_bound() {
+            Bound::Included(l) => *l,
+            Bound::Excluded(l) => l.next(),
+            Bound::Unbounded => Lsn::FIRST,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(l) => *l,
+            Bound::Excluded(l) => l.prev(),
+            Bound::Unbounded => Lsn(u64::MAX),
+        };
+        let cursor = Cursor::new(self.inner.clone(), start.max(Lsn::FIRST));
+        Box::pin(futures::stream::unfold(
+            (cursor, false),
+            move |(mut c, done)| async move {
+                if done {
+                    return None;
+                }
+                let limit = match c.visible_limit(visibility).await {
+                    Ok(l) => l.min(end),
+                    Err(e) => return Some((Err(e), (c, true))),
+                };
+                match c.next(limit).await {
+                    Ok(Some(r)) => Some((Ok(r), (c, false))),
+                    Ok(None) => None,
+                    Err(e) => Some((Err(e), (c, true))),
+                }
+            },
+        ))
+    }
+
+    /// A live stream of records from `from` on: it yields what is visible, then waits for
+    /// more. It ends with an error when the log is closed or poisoned.
+    pub fn tail(&self, from: Lsn) -> RecordStream {
+        self.tail_with(from, self.inner.opts.visibility)
+    }
+
+    /// Like [`tail`](Self::tail) with an explicit visibility.
+    pub fn tail_with(&self, from: Lsn, visibility: Visibility) -> RecordStream {
+        let cursor = Cursor::new(self.inner.clone(), from.max(Lsn::FIRST));
+        let rx = match visibility {
+            Visibility::Durable => self.durable_watch(),
+            Visibility::Written => self.written_watch(),
+        };
+        Box::pin(futures::stream::unfold(
+            (cursor, rx, false),
+            move |(mut c, mut rx, done)| async move {
+                if done {
+                    return None;
+                }
+                loop {
+                    rx.borrow_and_update();
+                    let limit = match c.visible_limit(visibility).await {
+                        Ok(l) => l,
+                        Err(e) => return Some((Err(e), (c, rx, true))),
+                    };
+                    match c.next(limit).await {
+                        Ok(Some(r)) => return Some((Ok(r), (c, rx, false))),
+                        Ok(None) => {}
+                        Err(e) => return Some((Err(e), (c, rx, true))),
+                    }
+                    if let Err(e) = c.inner.check_open() {
+                        return Some((Err(e), (c, rx, true)));
+                    }
+                    if rx.changed().await.is_err() {
+                        return Some((Err(Error::Closed), (c, rx, true)));
+                    }
+                }
+            },
+        ))
+    }
+}
+
+struct Position {
+    id: SegmentId,
+    off: u64,
+}
+
+/// Reads frames of one segment after another, yielding records in LSN order.
+struct Cursor<S> {
+    inner: Arc<Inner<S>>,
+    next: Lsn,
+    epoch: u64,
+    pos: Option<Position>,
+    chunk: Bytes,
+    chunk_off: u64,
+    pending: VecDeque<Record>,
+}
+
+enum Step {
+    Progress,
+    Exhausted,
+}
+
+impl<S: SegmentStore> Cursor<S> {
+    fn new(inner: Arc<Inner<S>>, next: Lsn) -> Self {
+        let epoch = inner.table.read().map(|t| t.epoch).unwrap_or(0);
+        Cursor {
+            inner,
+            next,
+            epoch,
+            pos: None,
+            chunk: Bytes::new(),
+            chunk_off: 0,
+            pending: VecDeque::new(),
+        }
+    }
+
+    async fn visible_limit(&self, v: Visibility) -> Result<Lsn> {
+        match v {
+            Visibility::Durable => Ok(self.inner.durable()),
+            Visibility::Written => {
+                let w = self.inner.written();
+                if w > self.inner.flushed() && self.next <= w {
+                    let mut st = self.inner.state.lock().await;
+                    if !self.inner.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                        self.inner.check_open()?;
+                        self.inner.flush_locked(&mut st).await?;
+                    }
+                }
+                Ok(self.inner.flushed())
+            }
+        }
+    }
+
+    async fn next(&mut self, limit: Lsn) -> Result<Option<Record>> {
+        loop {
+            self.check_epoch()?;
+            if let Some(r) = self.pending.front() {
+                if r.lsn > limit {
+                    return Ok(None);
+                }
+                let r = self.pending.pop_front();
+                if let Some(r) = &r {
+                    self.next = r.lsn.next();
+                }
+                return Ok(r);
+            }
+            if self.next > limit {
+                return Ok(None);
+            }
+            if self.pos.is_none() {
+                self.seek()?;
+            }
+            if let Step::Exhausted = self.step().await? {
+                return Ok(None);
+            }
+        }
+    }
+
+    fn check_epoch(&mut self) -> Result<()> {
+        let epoch = self.inner.table.read().map(|t| t.epoch).unwrap_or(0);
+        if epoch != self.epoch {
+            self.epoch = epoch;
+            self.pos = None;
+            self.pending.clear();
+            self.chunk = Bytes::new();
+            let end = self.inner.written();
+            if self.next > end.next() {
+                let lsn = end.next();
+                self.next = lsn;
+                return Err(Error::Truncated { lsn });
+            }
+        }
+        Ok(())
+    }
+
+    fn seek(&mut self) -> Result<()> {
+        let t = self
+            .inner
+            .table
+            .read()
+            .map_err(|_| Error::InvalidArgument("segment table lock poisoned".into()))?;
+        let first = t.segs.first().map_or(Lsn::FIRST, |s| s.base);
+        if self.next < first {
+            return Err(Error::Trimmed {
+                requested: self.next,
+                first,
+            });
+        }
+        let seg = t.segs.iter().rev().find(|s| s.base <= self.next);
+        if let Some(s) = seg {
+            self.pos = Some(Position {
+                id: s.id,
+                off: SEGMENT_HEADER_LEN as u64,
+            });
+            self.chunk = Bytes::new();
+        }
+        Ok(())
+    }
+
+    /// (readable length, sealed, next segment id) of the current segment, from the table.
+    fn seg_state(&self, id: SegmentId) -> Option<(u64, bool, Option<SegmentId>)> {
+        let t = self.inner.table.read().ok()?;
+        let i = t.segs.iter().position(|s| s.id == id)?;
+        let s = t.segs[i];
+        Some((s.len, s.sealed, t.segs.get(i + 1).map(|n| n.id)))
+    }
+
+    async fn step(&mut self) -> Result<Step> {
+        let Some(pos) = &self.pos else {
+            return Ok(Step::Exhausted);
+        };
+        let (id, off) = (pos.id, pos.off);
+        let Some((len, sealed, next_id)) = self.seg_state(id) else {
+            // Removed under us (prefix truncation): seek again, which reports the trim.
+            self.pos = None;
+            self.seek()?;
+            return Ok(Step::Progress);
+        };
+        if off >= len {
+            return self.next_segment(sealed, next_id);
+        }
+        let avail = self.ensure(id, off, FRAME_HEADER_LEN as u64, len).await?;
+        let rel = (off - self.chunk_off) as usize;
+        let max_payload = self.inner.opts.max_frame_payload();
+        let frame_len = if avail >= FRAME_HEADER_LEN as u64 {
+            let h = &self.chunk[rel..rel + FRAME_HEADER_LEN];
+            let mut l = [0u8; 4];
+            l.copy_from_slice(&h[4..8]);
+            let payload = u32::from_le_bytes(l).min(max_payload.saturating_add(1));
+            FRAME_HEADER_LEN as u64 + u64::from(payload)
+        } else {
+            FRAME_HEADER_LEN as u64
+        };
+        self.ensure(id, off, frame_len, len).await?;
+        let rel = (off - self.chunk_off) as usize;
+        let result = decode_frame(&self.chunk[rel..], max_payload);
+        match result {
+            Ok(f) if f.kind == FrameKind::Seal => {
+                if let Some(p) = &mut self.pos {
+                    p.off = len;
+                }
+                Ok(Step::Progress)
+            }
+            Ok(f) => {
+                let base = rel + FRAME_HEADER_LEN;
+                for (lsn, r) in f.records() {
+                    if lsn >= self.next {
+                        self.pending.push_back(Record {
+                            lsn,
+                            data: self.chunk.slice(base + r.start..base + r.end),
+                        });
+                    }
+                }
+                let flen = f.len() as u64;
+                if let Some(p) = &mut self.pos {
+                    p.off += flen;
+                }
+                Ok(Step::Progress)
+            }
+            Err(e) => {
+                let reason = match e {
+                    FrameError::Invalid(r) => r,
+                    FrameError::Incomplete => "frame overruns the segment".into(),
+                    FrameError::Zero => "zero bytes where a frame should be".into(),
+                };
+                if self.inner.opts.recovery_mode != RecoveryMode::SkipCorrupted {
+                    return Err(Error::corrupt(id, off, reason));
+                }
+                // Skip to the next good frame of this segment.
+                let rest = self.inner.store.read(id, off..len).await?;
+                match find_next_frame(&rest, 1, self.next, max_payload) {
+                    Some(p) => {
+                        self.chunk = rest;
+                        self.chunk_off = off;
+                        if let Some(pos) = &mut self.pos {
+                            pos.off = off + p as u64;
+                        }
+                    }
+                    None => {
+                        if let Some(pos) = &mut self.pos {
+                            pos.off = len;
+                        }
+                    }
+                }
+                Ok(Step::Progress)
+            }
+        }
+    }
+
+    fn next_segment(&mut self, sealed: bool, next_id: Option<SegmentId>) -> Result<Step> {
+        match next_id {
+            Some(n) => {
+                self.pos = Some(Position {
+                    id: n,
+                    off: SEGMENT_HEADER_LEN as u64,
+                });
+                self.chunk = Bytes::new();
+                Ok(Step::Progress)
+            }
+            None => {
+                let _ = sealed;
+                Ok(Step::Exhausted)
+            }
+        }
+    }
+
+    /// Makes sure the chunk holds `need` bytes from `off` (or up to `len`); returns how many
+    /// bytes from `off` it holds.
+    async fn ensure(&mut self, id: SegmentId, off: u64, need: u64, len: u64) -> Result<u64> {
+        let have_end = self.chunk_off + self.chunk.len() as u64;
+        let want_end = (off + need).min(len);
+        if off < self.chunk_off || have_end < want_end {
+            let chunk = self.inner.opts.read_chunk as u64;
+            let end = (off + need.max(chunk)).min(len);
+            self.chunk = self.inner.store.read(id, off..end).await?;
+            self.chunk_off = off;
+        }
+        Ok(self.chunk_off + self.chunk.len() as u64 - off)
+    }
+}
+
+/// Verifies every sealed segment end to end (header, frames, trailer checksum).
+impl<S: SegmentStore> Wal<S> {
+    /// Reads every segment and checks every frame; sealed segments must also match their
+    /// trailer's whole-segment checksum. Returns the number of records checked.
+    pub async fn verify(&self) -> Result<u64> {
+        let segs = self.segments();
+        let max = self.inner.opts.max_frame_payload();
+        let mut records = 0;
+        for s in segs {
+            let bytes = self.inner.store.read_all(s.id).await?;
+            let bytes = &bytes[..(s.len as usize).min(bytes.len())];
+            let header = crate::format::SegmentHeader::decode(bytes)
+                .map_err(|r| Error::corrupt(s.id, 0, r))?;
+            let scan = crate::scan::scan_segment(bytes, &header, max, false);
+            if let Some(p) = scan.problem {
+                let (at, reason) = match p {
+                    crate::scan::Problem::Torn { at, .. } => (at, "incomplete frame".to_string()),
+                    crate::scan::Problem::Corrupt { at, reason, .. } => (at, reason),
+                };
+                return Err(Error::corrupt(s.id, at, reason));
+            }
+            if s.sealed && scan.trailer.is_none() {
+                return Err(Error::corrupt(
+                    s.id,
+                    scan.end,
+                    "sealed segment without a valid trailer",
+                ));
+            }
+            records += scan.records;
+        }
+        Ok(records)
+    }
+}

@@ -1,0 +1,86 @@
+//! Counters the log keeps about itself.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// A snapshot of the log's counters since it was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WalStats {
+    /// Append calls (single records and batches).
+    pub appends: u64,
+    /// Records appended.
+    pub records: u64,
+    /// Payload bytes appended.
+    pub bytes: u64,
+    /// Successful syncs.
+    pub syncs: u64,
+    /// Records made durable by those syncs.
+    pub synced_records: u64,
+    /// Total time spent in syncs.
+    pub sync_time: Duration,
+    /// Longest sync.
+    pub max_sync: Duration,
+    /// Segments sealed by rotation.
+    pub rotations: u64,
+}
+
+impl WalStats {
+    /// Average records made durable per sync.
+    pub fn records_per_sync(&self) -> f64 {
+        if self.syncs == 0 {
+            0.0
+        } else {
+            self.synced_records as f64 / self.syncs as f64
+        }
+    }
+
+    /// Average sync latency.
+    pub fn mean_sync(&self) -> Duration {
+        if self.syncs == 0 {
+            Duration::ZERO
+        } else {
+            self.sync_time / u32::try_from(self.syncs).unwrap_or(u32::MAX)
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) appends: AtomicU64,
+    pub(crate) records: AtomicU64,
+    pub(crate) bytes: AtomicU64,
+    pub(crate) syncs: AtomicU64,
+    pub(crate) synced_records: AtomicU64,
+    pub(crate) sync_ns: AtomicU64,
+    pub(crate) max_sync_ns: AtomicU64,
+    pub(crate) rotations: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn appended(&self, records: u64, bytes: u64) {
+        self.appends.fetch_add(1, Relaxed);
+        self.records.fetch_add(records, Relaxed);
+        self.bytes.fetch_add(bytes, Relaxed);
+    }
+
+    pub(crate) fn synced(&self, records: u64, took: Duration) {
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.syncs.fetch_add(1, Relaxed);
+        self.synced_records.fetch_add(records, Relaxed);
+        self.sync_ns.fetch_add(ns, Relaxed);
+        self.max_sync_ns.fetch_max(ns, Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> WalStats {
+        WalStats {
+            appends: self.appends.load(Relaxed),
+            records: self.records.load(Relaxed),
+            bytes: self.bytes.load(Relaxed),
+            syncs: self.syncs.load(Relaxed),
+            synced_records: self.synced_records.load(Relaxed),
+            sync_time: Duration::from_nanos(self.sync_ns.load(Relaxed)),
+            max_sync: Duration::from_nanos(self.max_sync_ns.load(Relaxed)),
+            rotations: self.rotations.load(Relaxed),
+        }
+    }
+}

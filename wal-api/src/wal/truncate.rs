@@ -1,0 +1,141 @@
+//! Prefix truncation (after a checkpoint) and suffix truncation (log rollback).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::{Inner, Wal};
+use crate::error::{Error, Result};
+use crate::format::{decode_frame, FrameKind, SEGMENT_HEADER_LEN};
+use crate::lsn::{Lsn, SegmentId};
+use crate::store::{SegmentStore, SegmentStoreExt};
+
+impl<S: SegmentStore> Wal<S> {
+    /// Drops every whole segment whose records are all below `lsn`. The active segment is never
+    /// dropped. Returns the new [`first_lsn`](Self::first_lsn); readers of dropped LSNs get
+    /// [`Error::Trimmed`].
+    pub async fn truncate_prefix(&self, lsn: Lsn) -> Result<Lsn> {
+        let inner = &*self.inner;
+        let _life = inner.lifecycle.lock().await;
+        inner.check_open()?;
+        let victims: Vec<SegmentId> = {
+            let t = inner
+                .table
+                .read()
+                .map_err(|_| Error::InvalidArgument("segment table lock poisoned".into()))?;
+            t.segs
+                .windows(2)
+                .take_while(|w| w[1].base <= lsn && w[0].sealed)
+                .map(|w| w[0].id)
+                .collect()
+        };
+        for id in victims {
+            inner.store.delete(id).await?;
+            if let Ok(mut t) = inner.table.write() {
+                t.segs.retain(|s| s.id != id);
+                t.epoch += 1;
+            }
+        }
+        Ok(inner.first_lsn())
+    }
+
+    /// Discards every record after `lsn`; durable when it returns (no crash brings them back),
+    /// and the next append gets `lsn + 1`. `lsn` must not fall inside an atomic batch.
+    pub async fn truncate_suffix(&self, lsn: Lsn) -> Result<()> {
+        let inner = &*self.inner;
+        let _life = inner.lifecycle.lock().await;
+        let _sync = inner.sync_lock.lock().await;
+        let mut st = inner.state.lock().await;
+        inner.check_open()?;
+        let last = st.next.prev();
+        if lsn >= last {
+            return Ok(());
+        }
+        let first = inner.first_lsn();
+        if lsn.next() < first {
+            return Err(Error::Trimmed {
+                requested: lsn,
+                first,
+            });
+        }
+        inner.flush_locked(&mut st).await?;
+        let segs = inner
+            .table
+            .read()
+            .map_err(|_| Error::InvalidArgument("segment table lock poisoned".into()))?
+            .segs
+            .clone();
+        let Some(k) = segs.iter().rposition(|s| s.base <= lsn.next()) else {
+            return Err(Error::InvalidArgument(format!(
+                "LSN {lsn} is before the log"
+            )));
+        };
+        let target = segs[k];
+        let (cut, records, body_crc) = inner.find_cut(target.id, target.base, lsn).await?;
+        // Point of no return: later segments go first (newest first), then the cut.
+        st.writer = None;
+        for s in segs[k + 1..].iter().rev() {
+            if let Err(e) = inner.store.delete(s.id).await {
+                return Err(inner.poison("deleting a segment during suffix truncation", e));
+            }
+        }
+        let w = match inner.store.open_tail(target.id, cut).await {
+            Ok(w) => w,
+            Err(e) => return Err(inner.poison("cutting the tail segment", e)),
+        };
+        st.writer = Some(Arc::from(w));
+        st.seg = target.id;
+        st.base = target.base;
+        st.len = cut;
+        st.body_crc = body_crc;
+        st.records = records;
+        st.next = lsn.next();
+        st.buf.clear();
+        if let Ok(mut t) = inner.table.write() {
+            t.segs.truncate(k + 1);
+            if let Some(s) = t.segs.last_mut() {
+                s.len = cut;
+                s.sealed = false;
+            }
+            t.epoch += 1;
+        }
+        inner.written.store(lsn.0, Ordering::SeqCst);
+        inner.flushed.store(lsn.0, Ordering::SeqCst);
+        inner.durable.fetch_min(lsn.0, Ordering::SeqCst);
+        drop(st);
+        inner.durable_tx.send_replace(lsn.min(inner.durable()));
+        inner.written_tx.send_replace(lsn);
+        Ok(())
+    }
+}
+
+impl<S: SegmentStore> Inner<S> {
+    /// Where segment `id` must be cut so that its last record is `lsn`:
+    /// (offset, records kept, CRC of the kept bytes).
+    async fn find_cut(&self, id: SegmentId, base: Lsn, lsn: Lsn) -> Result<(u64, u64, u32)> {
+        let bytes = self.store.read_all(id).await?;
+        let max = self.opts.max_frame_payload();
+        let mut pos = SEGMENT_HEADER_LEN;
+        let mut records = 0u64;
+        let mut next = base;
+        while next <= lsn {
+            let f = decode_frame(bytes.get(pos..).unwrap_or_default(), max)
+                .map_err(|e| Error::corrupt(id, pos as u64, format!("{e:?}")))?;
+            if f.kind == FrameKind::Seal {
+                break;
+            }
+            if f.last_lsn() > lsn {
+                return Err(Error::InvalidArgument(format!(
+                    "LSN {lsn} is inside an atomic batch ({}..={}); truncate at {} or {}",
+                    f.lsn,
+                    f.last_lsn(),
+                    f.lsn.prev(),
+                    f.last_lsn()
+                )));
+            }
+            records += u64::from(f.count);
+            next = f.last_lsn().next();
+            pos += f.len();
+        }
+        Ok((pos as u64, records, crc32fast::hash(&bytes[..pos])))
+    }
+}

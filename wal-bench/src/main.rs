@@ -1,0 +1,3 @@
+//! Benchmarks (in progress).
+
+fn main() {}
