@@ -204,7 +204,7 @@ impl MemoryStore {
 
     /// Rewrites a segment's bytes in place (tests use it to corrupt or tear segments).
     /// The new bytes count as synced. Returns false if the segment does not exist.
-    pub fn tamper(&self, id: SegmentId, f: &mut dyn FnMut(&mut Vec<u8>)) -> bool {
+    pub fn tamper(&self, id: SegmentId, f: impl FnOnce(&mut Vec<u8>)) -> bool {
         let mut s = self.lock();
         match s.segs.get_mut(&id) {
             Some(seg) => {

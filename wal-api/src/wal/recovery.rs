@@ -94,7 +94,7 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
     while i < n {
         let m = metas[i];
         let is_last = i + 1 == n;
-        let expected = segs.last().map(|f| f.last_lsn.next());
+        let expected = segs.last().map(|f| (f.last_lsn.next(), f.info.id));
         let verdict = check_segment(
             store,
             m,
@@ -305,7 +305,7 @@ async fn check_segment<S: SegmentStore>(
     m: SegmentMeta,
     scan_all: bool,
     is_last: bool,
-    expected: Option<Lsn>,
+    expected: Option<(Lsn, SegmentId)>,
     max_payload: u32,
     mode: RecoveryMode,
 ) -> Result<Verdict> {
@@ -333,13 +333,13 @@ async fn check_segment<S: SegmentStore>(
             });
         }
     };
-    if let Some(exp) = expected {
+    if let Some((exp, prev)) = expected {
         let gap_ok = mode == RecoveryMode::SkipCorrupted && header.base > exp;
         if header.base != exp && !gap_ok {
             return Ok(Verdict::Bad {
                 offset: 0,
                 reason: format!(
-                    "base LSN {} does not follow the previous segment (expected {exp}): gap or overlap",
+                    "base LSN {} does not follow segment {prev} (expected {exp}): segments missing or overlapping",
                     header.base
                 ),
                 prefix: None,

@@ -1,0 +1,53 @@
+//! Runs the whole conformance kit against `MemoryStore`.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use wal_api::SegmentId;
+use wal_memory::MemoryStore;
+use wal_testkit::StoreFactory;
+
+/// Holds the current image of one store; `crash` replaces it.
+struct Guard(Mutex<MemoryStore>);
+
+impl Guard {
+    fn get(&self) -> MemoryStore {
+        self.0.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+struct Memory;
+
+#[async_trait]
+impl StoreFactory for Memory {
+    type Store = MemoryStore;
+    type Guard = Guard;
+
+    async fn build(&self) -> (Guard, MemoryStore) {
+        let s = MemoryStore::new();
+        (Guard(Mutex::new(s.clone())), s)
+    }
+
+    async fn reopen(&self, g: &Guard) -> MemoryStore {
+        g.get()
+    }
+
+    async fn crash(&self, g: &Guard, seed: u64) -> Option<MemoryStore> {
+        let image = g.get().crash(seed);
+        if let Ok(mut cur) = g.0.lock() {
+            *cur = image.clone();
+        }
+        Some(image)
+    }
+
+    async fn tamper(
+        &self,
+        g: &Guard,
+        id: SegmentId,
+        f: &mut (dyn for<'b> FnMut(&'b mut Vec<u8>) + Send),
+    ) -> bool {
+        g.get().tamper(id, |b: &mut Vec<u8>| f(b))
+    }
+}
+
+wal_testkit::conformance_tests!(Memory);

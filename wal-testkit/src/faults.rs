@@ -1,0 +1,212 @@
+//! A fault-injecting wrapper that any backend can be put inside.
+//!
+//! [`FaultyStore`] counts the mutating operations (create, open_tail, append, sync, seal,
+//! delete, quarantine) and can fail the Nth sync, act like a full disk, slow syncs down, or
+//! halt: after a chosen operation every later one fails, as if the machine lost power there.
+//! Combined with [`StoreFactory::crash`](crate::StoreFactory::crash) that gives a crash point
+//! after every store operation.
+
+use std::ops::Range;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use wal_api::{Capabilities, Error, Result, SegmentId, SegmentMeta, SegmentStore, SegmentWriter};
+
+/// The knobs of a [`FaultyStore`]; clones share them.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    state: Arc<Mutex<FaultState>>,
+}
+
+#[derive(Debug, Default)]
+struct FaultState {
+    ops: u64,
+    halt_after: Option<u64>,
+    syncs: u64,
+    fail_sync_at: Option<u64>,
+    appended: u64,
+    capacity: Option<u64>,
+    sync_delay: Option<Duration>,
+}
+
+impl Faults {
+    fn lock(&self) -> MutexGuard<'_, FaultState> {
+        match self.state.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Lets operations 1..=`n` through and fails every later one.
+    pub fn halt_after(&self, n: u64) {
+        self.lock().halt_after = Some(n);
+    }
+
+    /// Fails the Nth sync (1-based) with an I/O error.
+    pub fn fail_sync_at(&self, n: u64) {
+        self.lock().fail_sync_at = Some(n);
+    }
+
+    /// Fails appends once `bytes` have been appended in total, like a full disk.
+    pub fn capacity(&self, bytes: u64) {
+        self.lock().capacity = Some(bytes);
+    }
+
+    /// Makes every sync take `d` longer.
+    pub fn sync_delay(&self, d: Duration) {
+        self.lock().sync_delay = Some(d);
+    }
+
+    /// Mutating operations seen so far.
+    pub fn ops(&self) -> u64 {
+        self.lock().ops
+    }
+
+    fn op(&self, what: &'static str, seg: Option<SegmentId>) -> Result<()> {
+        let mut s = self.lock();
+        s.ops += 1;
+        if let Some(h) = s.halt_after {
+            if s.ops > h {
+                return Err(Error::io(
+                    what,
+                    seg,
+                    std::io::Error::other("store halted (simulated power loss)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn sync_op(&self, seg: SegmentId) -> Result<Option<Duration>> {
+        self.op("syncing", Some(seg))?;
+        let mut s = self.lock();
+        s.syncs += 1;
+        if s.fail_sync_at == Some(s.syncs) {
+            return Err(Error::io(
+                "syncing",
+                Some(seg),
+                std::io::Error::other("injected sync failure"),
+            ));
+        }
+        Ok(s.sync_delay)
+    }
+
+    fn append_op(&self, seg: SegmentId, len: usize) -> Result<()> {
+        self.op("appending to", Some(seg))?;
+        let mut s = self.lock();
+        if let Some(cap) = s.capacity {
+            if s.appended + len as u64 > cap {
+                return Err(Error::StorageFull {
+                    op: "appending to",
+                    segment: Some(seg),
+                });
+            }
+        }
+        s.appended += len as u64;
+        Ok(())
+    }
+}
+
+/// A store that injects the faults of its [`Faults`] into `S`.
+#[derive(Clone, Debug)]
+pub struct FaultyStore<S> {
+    inner: S,
+    faults: Faults,
+}
+
+impl<S: SegmentStore> FaultyStore<S> {
+    /// Wraps `inner`; returns the store and the handle controlling its faults.
+    pub fn new(inner: S) -> (FaultyStore<S>, Faults) {
+        let faults = Faults::default();
+        (
+            FaultyStore {
+                inner,
+                faults: faults.clone(),
+            },
+            faults,
+        )
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    fn wrap(&self, w: Box<dyn SegmentWriter>) -> Box<dyn SegmentWriter> {
+        Box::new(FaultyWriter {
+            inner: w,
+            faults: self.faults.clone(),
+        })
+    }
+}
+
+#[async_trait]
+impl<S: SegmentStore> SegmentStore for FaultyStore<S> {
+    async fn create(&self, id: SegmentId, header: &[u8]) -> Result<Box<dyn SegmentWriter>> {
+        self.faults.op("creating", Some(id))?;
+        let w = self.inner.create(id, header).await?;
+        Ok(self.wrap(w))
+    }
+
+    async fn open_tail(&self, id: SegmentId, truncate_at: u64) -> Result<Box<dyn SegmentWriter>> {
+        self.faults.op("reopening", Some(id))?;
+        let w = self.inner.open_tail(id, truncate_at).await?;
+        Ok(self.wrap(w))
+    }
+
+    async fn read(&self, id: SegmentId, range: Range<u64>) -> Result<Bytes> {
+        self.inner.read(id, range).await
+    }
+
+    async fn list(&self) -> Result<Vec<SegmentMeta>> {
+        self.inner.list().await
+    }
+
+    async fn delete(&self, id: SegmentId) -> Result<()> {
+        self.faults.op("deleting", Some(id))?;
+        self.inner.delete(id).await
+    }
+
+    async fn quarantine(&self, id: SegmentId, reason: &str) -> Result<()> {
+        self.faults.op("quarantining", Some(id))?;
+        self.inner.quarantine(id, reason).await
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+}
+
+#[derive(Debug)]
+struct FaultyWriter {
+    inner: Box<dyn SegmentWriter>,
+    faults: Faults,
+}
+
+#[async_trait]
+impl SegmentWriter for FaultyWriter {
+    fn id(&self) -> SegmentId {
+        self.inner.id()
+    }
+
+    async fn append(&self, bytes: &[u8]) -> Result<u64> {
+        self.faults.append_op(self.id(), bytes.len())?;
+        self.inner.append(bytes).await
+    }
+
+    async fn sync(&self) -> Result<()> {
+        if let Some(d) = self.faults.sync_op(self.id())? {
+            tokio::time::sleep(d).await;
+        }
+        self.inner.sync().await
+    }
+
+    async fn seal(&self) -> Result<SegmentMeta> {
+        if let Some(d) = self.faults.sync_op(self.id())? {
+            tokio::time::sleep(d).await;
+        }
+        self.inner.seal().await
+    }
+}
