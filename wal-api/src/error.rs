@@ -101,6 +101,15 @@ pub enum Error {
     /// The backend does not support this operation.
     #[error("not supported by this store: {0}")]
     Unsupported(&'static str),
+    /// The operation would change or drop a segment that is archived, or drop one that is not
+    /// archived yet; archive first, or restore from the archive.
+    #[error("segment {segment} is held by the archive: {detail}")]
+    Archived {
+        /// The segment concerned.
+        segment: SegmentId,
+        /// What was refused.
+        detail: String,
+    },
     /// A typed record could not be encoded or decoded.
     #[error("codec error: {0}")]
     Codec(String),

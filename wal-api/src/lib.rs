@@ -35,13 +35,14 @@ pub mod lsn;
 pub mod options;
 pub mod policy;
 mod scan;
+pub mod segment;
 pub mod store;
 mod wal;
 
 pub use codec::{BincodeCodec, Codec};
 pub use error::{Error, Result};
 pub use lsn::{Lsn, SegmentId};
-pub use options::{RecoveryMode, Visibility, WalOptions};
+pub use options::{RecoveryMode, RetentionGate, Visibility, WalOptions};
 pub use policy::{
     Ack, Adaptive, FixedDelay, Gather, GroupCommit, Interval, Never, PendingBatch, PerWrite,
     SyncPolicy,

@@ -54,6 +54,27 @@ pub struct WalOptions {
     pub read_chunk: usize,
     /// Verify every sealed segment end to end at open (always on for the strict recovery modes).
     pub verify_on_open: bool,
+    /// Decides which segments prefix truncation may delete (an archiver plugs in here);
+    /// `None` lets it delete any sealed segment.
+    pub retention: Option<Arc<dyn RetentionGate>>,
+}
+
+/// Tells the log which sealed segments may leave local storage, and which have a copy that
+/// must stay identical. An archiver implements it.
+///
+/// # Contract
+/// - `may_delete(id)` returns true only when losing the local copy of `id` loses nothing
+///   (for an archiver: the archived copy is verified and recorded in its manifest).
+/// - `is_archived(id)` returns true when a copy of `id` exists elsewhere; the log then refuses
+///   suffix truncation into or before `id` ([`Error::Archived`](crate::Error::Archived)).
+pub trait RetentionGate: std::fmt::Debug + Send + Sync + 'static {
+    /// Whether segment `id` may be deleted locally now.
+    fn may_delete(&self, id: crate::SegmentId) -> bool;
+    /// Whether segment `id` has an archived copy.
+    fn is_archived(&self, id: crate::SegmentId) -> bool {
+        let _ = id;
+        false
+    }
 }
 
 impl Default for WalOptions {
@@ -68,6 +89,7 @@ impl Default for WalOptions {
             write_buffer: 256 << 10,
             read_chunk: 1 << 20,
             verify_on_open: false,
+            retention: None,
         }
     }
 }
@@ -105,6 +127,13 @@ impl WalOptions {
     #[must_use]
     pub fn visibility(mut self, v: Visibility) -> Self {
         self.visibility = v;
+        self
+    }
+
+    /// Sets the retention gate (see [`RetentionGate`]).
+    #[must_use]
+    pub fn retention(mut self, gate: Arc<dyn RetentionGate>) -> Self {
+        self.retention = Some(gate);
         self
     }
 

@@ -22,9 +22,10 @@ pub struct PendingBatch {
     pub bytes: u64,
     /// Time since the leader started gathering.
     pub waited: Duration,
-    /// Consecutive gathering rounds in which no record arrived.
+    /// Consecutive gathering waits that ended without a new record.
     pub idle_rounds: u32,
-    /// Records made durable by the previous sync.
+    /// Records that were waiting for durability when the previous sync finished (those it
+    /// covered and those written meanwhile): an estimate of how many appenders are active.
     pub previous_records: u64,
     /// Duration of the previous sync.
     pub previous_latency: Duration,
@@ -78,7 +79,8 @@ impl SyncPolicy for PerWrite {
 
 /// Group commit: appends are durable before they return, and the sync leader waits for more
 /// appenders to join, up to `max_delay`, until `max_records` or `max_bytes` are pending, or
-/// until the appenders of the previous group are all back (adaptive: a lone appender never waits).
+/// until as many records are pending as were waiting at the end of the previous sync (the
+/// appenders of the previous group are back). A lone appender never waits.
 #[derive(Clone, Copy, Debug)]
 pub struct GroupCommit {
     /// Longest a sync waits for more records.
@@ -87,8 +89,6 @@ pub struct GroupCommit {
     pub max_records: u64,
     /// Sync as soon as this many bytes are pending.
     pub max_bytes: u64,
-    /// Stop gathering after this many rounds in which no record arrived.
-    pub idle_rounds: u32,
 }
 
 impl Default for GroupCommit {
@@ -97,7 +97,6 @@ impl Default for GroupCommit {
             max_delay: Duration::from_micros(500),
             max_records: 4096,
             max_bytes: 4 << 20,
-            idle_rounds: 3,
         }
     }
 }
@@ -112,11 +111,10 @@ impl SyncPolicy for GroupCommit {
             || b.bytes >= self.max_bytes
             || b.waited >= self.max_delay
             || b.records >= b.previous_records
-            || b.idle_rounds >= self.idle_rounds
         {
             Gather::SyncNow
         } else {
-            Gather::Yield
+            Gather::Wait(self.max_delay - b.waited)
         }
     }
 }
@@ -162,7 +160,7 @@ impl SyncPolicy for Adaptive {
         if b.waited >= limit || b.records >= b.previous_records || b.idle_rounds >= 3 {
             Gather::SyncNow
         } else {
-            Gather::Yield
+            Gather::Wait(limit - b.waited)
         }
     }
 
@@ -224,11 +222,11 @@ mod tests {
             previous_records: 64,
             ..Default::default()
         };
-        assert_eq!(g.gather(&b), Gather::Yield);
-        b.waited = g.max_delay;
+        assert_eq!(g.gather(&b), Gather::Wait(g.max_delay));
+        b.records = 64;
         assert_eq!(g.gather(&b), Gather::SyncNow);
-        b.waited = Duration::ZERO;
-        b.idle_rounds = g.idle_rounds;
+        b.records = 10;
+        b.waited = g.max_delay;
         assert_eq!(g.gather(&b), Gather::SyncNow);
     }
 

@@ -425,12 +425,22 @@ impl SegmentWriter for MemoryWriter {
     }
 }
 
-/// Sleeps `d` with sub-millisecond precision (tokio timers round up to whole milliseconds).
+/// Sleeps `d` with microsecond precision on a blocking thread: tokio timers round up to whole
+/// milliseconds and a plain thread sleep overshoots by the kernel's timer slack, so it sleeps
+/// most of `d` and spins the rest.
 async fn sleep_precisely(d: Duration) {
-    if tokio::task::spawn_blocking(move || std::thread::sleep(d))
-        .await
-        .is_err()
-    {
-        tokio::time::sleep(d).await;
+    let deadline = std::time::Instant::now() + d;
+    let blocking = tokio::task::spawn_blocking(move || {
+        let slack = Duration::from_micros(80);
+        let now = std::time::Instant::now();
+        if deadline > now + slack {
+            std::thread::sleep(deadline - now - slack);
+        }
+        while std::time::Instant::now() < deadline {
+            std::hint::spin_loop();
+        }
+    });
+    if blocking.await.is_err() {
+        tokio::time::sleep_until(deadline.into()).await;
     }
 }

@@ -491,7 +491,7 @@ impl<S: SegmentStore> Inner<S> {
     }
 
     fn wake_gatherer(&self) {
-        if self.gathering.load(Ordering::Relaxed) {
+        if self.gathering.load(Ordering::SeqCst) {
             self.arrivals.notify_waiters();
         }
     }
@@ -501,7 +501,10 @@ impl<S: SegmentStore> Inner<S> {
         let records = target.0.saturating_sub(before);
         if records > 0 {
             self.counters.synced(records, took);
-            self.last_group.store(records, Ordering::Relaxed);
+            // Everything that was waiting when this sync ended, covered or not: with appenders
+            // that each keep one record in flight, this is how many of them are active.
+            let waiting = self.written().0.saturating_sub(before);
+            self.last_group.store(waiting, Ordering::Relaxed);
         }
         let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
         self.last_latency_ns.store(ns, Ordering::Relaxed);
@@ -658,12 +661,15 @@ impl<S: SegmentStore> Inner<S> {
         let policy = &self.opts.sync_policy;
         let start = Instant::now();
         let pending = || self.written().0.saturating_sub(self.durable().0);
-        let mut seen = pending();
         let mut idle = 0u32;
-        self.gathering.store(true, Ordering::Relaxed);
+        self.gathering.store(true, Ordering::SeqCst);
         loop {
+            // Register for arrivals before looking, so none is missed in between.
+            let arrival = self.arrivals.notified();
+            tokio::pin!(arrival);
+            arrival.as_mut().enable();
             let batch = PendingBatch {
-                records: seen,
+                records: pending(),
                 bytes: 0,
                 waited: start.elapsed(),
                 idle_rounds: idle,
@@ -676,21 +682,16 @@ impl<S: SegmentStore> Inner<S> {
                 Gather::SyncNow => break,
                 Gather::Yield => tokio::task::yield_now().await,
                 Gather::Wait(d) => {
-                    let _ = tokio::time::timeout(d, self.arrivals.notified()).await;
+                    if tokio::time::timeout(d, arrival).await.is_err() {
+                        idle += 1;
+                    }
                 }
             }
             if self.poisoned.load(Ordering::SeqCst) || self.closed.load(Ordering::SeqCst) {
                 break;
             }
-            let now = pending();
-            if now == seen {
-                idle += 1;
-            } else {
-                idle = 0;
-                seen = now;
-            }
         }
-        self.gathering.store(false, Ordering::Relaxed);
+        self.gathering.store(false, Ordering::SeqCst);
     }
 }
 

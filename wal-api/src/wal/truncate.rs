@@ -22,9 +22,12 @@ impl<S: SegmentStore> Wal<S> {
                 .table
                 .read()
                 .map_err(|_| Error::InvalidArgument("segment table lock poisoned".into()))?;
+            let gate = inner.opts.retention.as_ref();
             t.segs
                 .windows(2)
-                .take_while(|w| w[1].base <= lsn && w[0].sealed)
+                .take_while(|w| {
+                    w[1].base <= lsn && w[0].sealed && gate.is_none_or(|g| g.may_delete(w[0].id))
+                })
                 .map(|w| w[0].id)
                 .collect()
         };
@@ -70,6 +73,14 @@ impl<S: SegmentStore> Wal<S> {
             )));
         };
         let target = segs[k];
+        if let Some(gate) = &inner.opts.retention {
+            if let Some(s) = segs[k..].iter().find(|s| gate.is_archived(s.id)) {
+                return Err(Error::Archived {
+                    segment: s.id,
+                    detail: format!("truncating after LSN {lsn} would change an archived segment"),
+                });
+            }
+        }
         let (cut, records, body_crc) = inner.find_cut(target.id, target.base, lsn).await?;
         // Point of no return: later segments go first (newest first), then the cut.
         st.writer = None;

@@ -1,0 +1,131 @@
+//! Benchmarks on the in-memory backend: non-durable throughput (single awaited appends and
+//! batches, 100 B and 4 KiB) and group commit under a simulated 1 ms sync.
+//!
+//! `cargo run --release -p wal-bench --bin bench-memory`; `WAL_BENCH_RUNS` sets the runs.
+
+// A benchmark aborts on any failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wal_api::{GroupCommit, Never, Wal, WalOptions};
+use wal_bench::{rate, report, sample};
+use wal_memory::{FaultPlan, MemoryStore};
+
+const SYNC_LATENCY: Duration = Duration::from_millis(1);
+
+fn non_durable() -> WalOptions {
+    WalOptions::default().sync_policy(Never)
+}
+
+async fn singles(n: u64, size: usize) -> f64 {
+    let wal = Wal::open(MemoryStore::new(), non_durable()).await.unwrap();
+    let rec = vec![7u8; size];
+    let t0 = Instant::now();
+    for _ in 0..n {
+        wal.append(&rec).await.unwrap();
+    }
+    wal.flush().await.unwrap();
+    rate(n, t0.elapsed())
+}
+
+async fn batches(n_batches: u64, per: usize, size: usize) -> f64 {
+    let wal = Wal::open(MemoryStore::new(), non_durable()).await.unwrap();
+    let batch: Vec<Vec<u8>> = vec![vec![7u8; size]; per];
+    let t0 = Instant::now();
+    for _ in 0..n_batches {
+        wal.append_batch(&batch).await.unwrap();
+    }
+    wal.flush().await.unwrap();
+    rate(n_batches * per as u64, t0.elapsed())
+}
+
+/// Durable appends from `appenders` tasks for `dur`; returns (records/s, records per sync).
+async fn group_commit(appenders: usize, dur: Duration) -> (f64, f64) {
+    let store = MemoryStore::with_faults(FaultPlan {
+        sync_latency: Some(SYNC_LATENCY),
+        ..FaultPlan::default()
+    });
+    let opts = WalOptions::default().sync_policy(GroupCommit::default());
+    let wal = Wal::open(store, opts).await.unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..appenders {
+        let wal = wal.clone();
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let rec = [1u8; 100];
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                wal.append(&rec).await.unwrap();
+                n += 1;
+            }
+            n
+        }));
+    }
+    tokio::time::sleep(dur).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    let elapsed = t0.elapsed();
+    let stats = wal.stats();
+    (rate(total, elapsed), stats.records_per_sync())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    println!(
+        "== wal-memory benchmarks ({} runs each, medians)",
+        wal_bench::runs()
+    );
+    let s = sample(|| singles(2_000_000, 100)).await;
+    report(
+        "non-durable 100 B, single awaited appends",
+        &s,
+        "records/s",
+        None,
+    );
+    let b = sample(|| batches(20_000, 1000, 100)).await;
+    report("non-durable 100 B, batches of 1000", &b, "records/s", None);
+    let k = sample(|| singles(200_000, 4096)).await;
+    report(
+        "non-durable 4 KiB, single awaited appends",
+        &k,
+        "records/s",
+        None,
+    );
+    let mb: Vec<f64> = k.iter().map(|r| r * 4096.0 / 1e6).collect();
+    report(
+        "non-durable 4 KiB, single awaited appends",
+        &mb,
+        "MB/s",
+        None,
+    );
+    for appenders in [1usize, 16, 64] {
+        let mut rates = Vec::new();
+        let mut per_sync = Vec::new();
+        for _ in 0..wal_bench::runs() {
+            let (r, p) = group_commit(appenders, Duration::from_millis(1500)).await;
+            rates.push(r);
+            per_sync.push(p);
+        }
+        let ideal = appenders as f64 / SYNC_LATENCY.as_secs_f64();
+        let ratio = wal_bench::median(&rates) / ideal;
+        report(
+            &format!("group commit, {appenders} appenders, 1 ms sync"),
+            &rates,
+            "records/s",
+            Some((ratio, &format!("ideal {}/s", wal_bench::human(ideal)))),
+        );
+        report(
+            &format!("group commit, {appenders} appenders: records per sync"),
+            &per_sync,
+            "records",
+            None,
+        );
+    }
+}

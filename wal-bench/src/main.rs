@@ -1,3 +1,0 @@
-//! Benchmarks (in progress).
-
-fn main() {}
