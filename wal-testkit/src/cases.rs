@@ -1000,6 +1000,88 @@ pub async fn wal_crash_batch_is_atomic<F: StoreFactory>(f: Arc<F>) -> Outcome {
     Outcome::Passed
 }
 
+/// Every built-in policy acknowledges as documented: durable ones only once durable,
+/// `Interval` syncs in the background within its period, `Never` only when asked.
+pub async fn wal_every_policy_acknowledges_as_documented<F: StoreFactory>(f: Arc<F>) -> Outcome {
+    use wal_api::{Adaptive, FixedDelay, GroupCommit, Interval, SyncPolicy};
+    let durable: Vec<Arc<dyn SyncPolicy>> = vec![
+        Arc::new(PerWrite),
+        Arc::new(GroupCommit::default()),
+        Arc::new(FixedDelay {
+            delay: Duration::from_millis(1),
+            max_records: 8,
+        }),
+        Arc::new(Adaptive::default()),
+    ];
+    for p in durable {
+        let (_g, s) = f.build().await;
+        let mut opts = WalOptions::default();
+        opts.sync_policy = p.clone();
+        let wal = open(s, opts).await;
+        let mut tasks = Vec::new();
+        for t in 0..4u64 {
+            let wal = wal.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..10 {
+                    let lsn = wal.append(&payload(t * 100 + i, 10)).await.expect("append");
+                    assert!(wal.durable_lsn() >= lsn, "acknowledged before durable");
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.expect("task");
+        }
+        assert_eq!(wal.durable_lsn(), Lsn(40), "{p:?}");
+    }
+    let (_g, s) = f.build().await;
+    let wal = open(
+        s,
+        WalOptions::default().sync_policy(Interval {
+            period: Duration::from_millis(20),
+        }),
+    )
+    .await;
+    let lsn = wal.append(b"later").await.expect("append");
+    let mut rx = wal.durable_watch();
+    tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|d| *d >= lsn))
+        .await
+        .expect("interval sync never came")
+        .expect("watch");
+    let (_g, s) = f.build().await;
+    let wal = open(s, WalOptions::default().sync_policy(Never)).await;
+    let lsn = wal.append(b"whenever").await.expect("append");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(wal.durable_lsn(), Lsn(0));
+    wal.wait_durable(lsn).await.expect("wait_durable syncs");
+    assert_eq!(wal.durable_lsn(), lsn);
+    Outcome::Passed
+}
+
+/// A last segment whose creation never completed (shorter than a header) is removed, and
+/// the log continues from the previous one.
+pub async fn wal_incomplete_segment_creation_is_removed<F: StoreFactory>(f: Arc<F>) -> Outcome {
+    let (g, s) = f.build().await;
+    let wal = open(s, WalOptions::default()).await;
+    let want = fill(&wal, 1, 10, 40).await;
+    wal.rotate().await.expect("rotate");
+    let id = wal.segments().last().expect("segment").id;
+    wal.close().await.expect("close");
+    drop(wal);
+    if !f
+        .tamper(&g, id, &mut |b: &mut Vec<u8>| b.truncate(10))
+        .await
+    {
+        return Outcome::Skipped(NO_TAMPER.into());
+    }
+    let wal = open(f.reopen(&g).await, WalOptions::default()).await;
+    assert_eq!(wal.recovery_report().removed_incomplete, vec![id]);
+    assert_records(&collect(&wal, Lsn(1)..).await, 1, &want);
+    assert_eq!(wal.append(b"next").await.expect("append"), Lsn(11));
+    let wal = close_and_reopen(&*f, &g, wal, WalOptions::default()).await;
+    assert_eq!(collect(&wal, Lsn(1)..).await.len(), 11);
+    Outcome::Passed
+}
+
 /// Recovering twice gives the same log; the second recovery has nothing to repair.
 pub async fn wal_recovery_is_idempotent<F: StoreFactory>(f: Arc<F>) -> Outcome {
     let (g, s) = f.build().await;

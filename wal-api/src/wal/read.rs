@@ -241,7 +241,16 @@ impl<S: SegmentStore> Cursor<S> {
         if off >= len {
             return self.next_segment(sealed, next_id);
         }
-        let avail = self.ensure(id, off, FRAME_HEADER_LEN as u64, len).await?;
+        let avail = match self.ensure(id, off, FRAME_HEADER_LEN as u64, len).await {
+            Ok(a) => a,
+            Err(Error::NotFound { .. }) if self.seg_state(id).is_none() => {
+                // Dropped by prefix truncation between the table lookup and the read.
+                self.pos = None;
+                self.seek()?;
+                return Ok(Step::Progress);
+            }
+            Err(e) => return Err(e),
+        };
         let rel = (off - self.chunk_off) as usize;
         let max_payload = self.inner.opts.max_frame_payload();
         let frame_len = if avail >= FRAME_HEADER_LEN as u64 {
