@@ -1015,8 +1015,10 @@ pub async fn wal_every_policy_acknowledges_as_documented<F: StoreFactory>(f: Arc
     ];
     for p in durable {
         let (_g, s) = f.build().await;
-        let mut opts = WalOptions::default();
-        opts.sync_policy = p.clone();
+        let opts = WalOptions {
+            sync_policy: p.clone(),
+            ..WalOptions::default()
+        };
         let wal = open(s, opts).await;
         let mut tasks = Vec::new();
         for t in 0..4u64 {
