@@ -130,16 +130,6 @@ impl StoreFactory for Fs {
         g.tracker.set(id, bytes.len() as u64);
         true
     }
-
-    /// Each crash state costs real file creation and fsyncs; 400 states keep the case under
-    /// a minute while still cutting after every store operation of the workload.
-    fn crash_budget(&self) -> usize {
-        400
-    }
-
-    fn model_cases(&self) -> u32 {
-        64
-    }
 }
 
 wal_testkit::conformance_tests!(Fs);
