@@ -32,7 +32,6 @@ mod writer;
 
 pub use options::{FsOptions, SyncMode};
 pub use store::{
-    parse_segment_file_name, segment_file_name, FsStore, LOCK_FILE, QUARANTINE_DIR,
-    SEGMENT_SUFFIX,
+    parse_segment_file_name, segment_file_name, FsStore, LOCK_FILE, QUARANTINE_DIR, SEGMENT_SUFFIX,
 };
 pub use tracker::DurabilityTracker;

@@ -181,7 +181,9 @@ impl FsStore {
                     what: dir.display().to_string(),
                 })
             }
-            Err(TryLockError::Error(e)) => return Err(Error::io("locking the directory of", None, e)),
+            Err(TryLockError::Error(e)) => {
+                return Err(Error::io("locking the directory of", None, e))
+            }
         }
         let store = FsStore {
             shared: Arc::new(Shared {
