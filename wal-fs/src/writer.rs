@@ -14,7 +14,7 @@ use crate::store::{blocking, FsStore};
 /// Smallest preallocation step; steps double with the file up to
 /// [`FsOptions::preallocate_max_step`](crate::FsOptions::preallocate_max_step).
 const MIN_STEP: u64 = 64 << 10;
-const ZEROS: [u8; 64 << 10] = [0u8; 64 << 10];
+static ZEROS: [u8; 64 << 10] = [0u8; 64 << 10];
 
 /// State of one open segment, shared by its writer and the store (for `list` and `read`).
 #[derive(Debug)]
