@@ -25,7 +25,8 @@ pub struct FsOptions {
     /// Zero-fill space ahead of the writer so that a durable append overwrites blocks that are
     /// already allocated and sized, and `fdatasync` has no metadata to commit. The zeros are
     /// trimmed on seal and when a writer is dropped; after a crash, recovery treats them as a
-    /// clean end of the segment.
+    /// clean end of the segment. The fill is extended at most once between two syncs, so a
+    /// bulk writer that rarely syncs does not write every byte twice.
     pub preallocate: bool,
     /// Largest step by which preallocation grows a file (it starts at 64 KiB and doubles up to
     /// this).

@@ -29,6 +29,10 @@ pub(crate) struct WriterState {
     sealing: AtomicBool,
     /// Seal finished: everything is durable, later syncs have nothing to do.
     sealed: AtomicBool,
+    /// A sync ran since the zero fill was last extended. Zero fill only pays off for a writer
+    /// that syncs between appends; a bulk writer that syncs rarely would write every byte
+    /// twice, so it extends the fill at most once per sync.
+    synced: AtomicBool,
     /// The first write or sync failure; every later sync fails too (no false success).
     failed: Mutex<Option<String>>,
 }
@@ -42,6 +46,7 @@ impl WriterState {
             allocated: AtomicU64::new(len),
             sealing: AtomicBool::new(false),
             sealed: AtomicBool::new(false),
+            synced: AtomicBool::new(true),
             failed: Mutex::new(None),
         }
     }
@@ -86,7 +91,7 @@ impl FsWriter {
     /// Zero-fills ahead of `end` when preallocation is on and `end` passes the filled part.
     fn preallocate(&self, end: u64, allocated: u64) -> std::io::Result<()> {
         let opts = &self.store.shared.opts;
-        if !opts.preallocate || end <= allocated {
+        if !opts.preallocate || end <= allocated || !self.st.synced.swap(false, Ordering::SeqCst) {
             return Ok(());
         }
         let step = allocated.clamp(MIN_STEP, opts.preallocate_max_step.max(MIN_STEP));
@@ -161,6 +166,7 @@ impl SegmentWriter for FsWriter {
             .await?;
             r.map_err(|e| st.fail("syncing", e))?;
         }
+        st.synced.store(true, Ordering::SeqCst);
         self.raise_durable(target);
         Ok(())
     }
