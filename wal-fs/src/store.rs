@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fs::{DirBuilder, File, OpenOptions, TryLockError};
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -125,12 +125,21 @@ pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Runs blocking file work off the async worker threads.
+/// Runs blocking file work (fsync, cuts, renames) without stalling the runtime: on a
+/// multi-threaded runtime with `tokio::task::block_in_place` (the worker hands its other tasks
+/// to another thread and runs `f` itself, avoiding a thread hop on the sync path), elsewhere
+/// on tokio's blocking pool.
 pub(crate) async fn blocking<T, F>(f: F) -> Result<T>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T> + Send + 'static,
 {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let multi =
+        Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+    if multi && std::env::var_os("WAL_FS_SPAWN_BLOCKING").is_none() {
+        return tokio::task::block_in_place(f);
+    }
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r,
         Err(e) => Err(Error::Other {
@@ -380,17 +389,14 @@ impl SegmentStore for FsStore {
         let end = range.end.min(len).max(start);
         let n = usize::try_from(end - start)
             .map_err(|_| Error::InvalidArgument("read range too large".into()))?;
-        let mut buf = vec![0u8; n];
-        let mut done = 0usize;
-        while done < n {
-            match file.read_at(&mut buf[done..], start + done as u64) {
-                Ok(0) => break,
-                Ok(k) => done += k,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::io("reading", Some(id), e)),
-            }
-        }
-        buf.truncate(done);
+        // `take` + `read_to_end` fills the buffer without zeroing it first.
+        let mut buf = Vec::with_capacity(n);
+        let mut f = &file;
+        f.seek(SeekFrom::Start(start))
+            .map_err(io("reading", Some(id)))?;
+        f.take(n as u64)
+            .read_to_end(&mut buf)
+            .map_err(io("reading", Some(id)))?;
         Ok(Bytes::from(buf))
     }
 
