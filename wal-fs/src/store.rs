@@ -137,7 +137,7 @@ where
     use tokio::runtime::{Handle, RuntimeFlavor};
     let multi =
         Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
-    if multi && std::env::var_os("WAL_FS_SPAWN_BLOCKING").is_none() {
+    if multi {
         return tokio::task::block_in_place(f);
     }
     match tokio::task::spawn_blocking(f).await {

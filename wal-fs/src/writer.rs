@@ -76,7 +76,8 @@ impl WriterState {
 }
 
 /// Writer of one segment file. `append` writes with `pwrite` on the calling thread (a page
-/// cache copy); syncs, cuts and seals run on tokio's blocking pool.
+/// cache copy); syncs and seals run through `store::blocking` (`block_in_place` on a
+/// multi-threaded runtime, the blocking pool elsewhere).
 #[derive(Debug)]
 pub(crate) struct FsWriter {
     store: FsStore,
