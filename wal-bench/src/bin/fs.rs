@@ -37,8 +37,13 @@ const REC: usize = 100;
 const FRAME: usize = REC + 24;
 const W1_OPS: usize = 400;
 const W2_TIME: Duration = Duration::from_millis(2000);
-const W3_BATCHES: u64 = 5_000;
-const W3_SINGLES: u64 = 3_000_000;
+/// 2 M x 100 B (248 MB of frames) per run, like the 256 MiB of the bandwidth runs.
+const W3_BATCHES: u64 = 2_000;
+const W3_SINGLES: u64 = 2_000_000;
+/// Default segment size (rotation seals, i.e. fsyncs, every 64 MiB even without durable
+/// appends) and one larger than a run (no rotation: the append path alone).
+const SEG_DEFAULT: u64 = 64 << 20;
+const SEG_HUGE: u64 = 4 << 30;
 const W3_BIG: u64 = 65_536; // 4 KiB records: 256 MiB
 const W4_RECORDS: u64 = 1_000_000;
 
@@ -236,9 +241,9 @@ fn non_durable() -> WalOptions {
     WalOptions::default().sync_policy(Never)
 }
 
-async fn w3_ours_batches() -> f64 {
+async fn w3_ours_batches(seg: u64) -> f64 {
     let d = fresh("w3-ours");
-    let wal = open_fs(&d, non_durable()).await;
+    let wal = open_fs(&d, non_durable().segment_size(seg)).await;
     let batch: Vec<Vec<u8>> = vec![vec![7u8; REC]; 1000];
     let t0 = Instant::now();
     for _ in 0..W3_BATCHES {
@@ -252,9 +257,9 @@ async fn w3_ours_batches() -> f64 {
     r
 }
 
-async fn w3_ours_singles(size: usize, n: u64) -> (f64, f64) {
+async fn w3_ours_singles(size: usize, n: u64, seg: u64) -> (f64, f64) {
     let d = fresh("w3-ours");
-    let wal = open_fs(&d, non_durable()).await;
+    let wal = open_fs(&d, non_durable().segment_size(seg)).await;
     let rec = vec![7u8; size];
     let t0 = Instant::now();
     for _ in 0..n {
@@ -584,19 +589,24 @@ async fn main() {
 
     // W3.
     let (mut bat, mut sng, mut big_c, mut big_s) = (vec![], vec![], vec![], vec![]);
+    let (mut hbat, mut hsng, mut hbig_c) = (vec![], vec![], vec![]);
     let (mut raw_c, mut raw_s, mut okb, mut okbig) = (vec![], vec![], vec![], vec![]);
     let total = W3_BIG * 4096;
     for _ in 0..n {
-        bat.push(w3_ours_batches().await);
-        sng.push(w3_ours_singles(REC, W3_SINGLES).await.0);
+        bat.push(w3_ours_batches(SEG_DEFAULT).await);
+        hbat.push(w3_ours_batches(SEG_HUGE).await);
+        sng.push(w3_ours_singles(REC, W3_SINGLES, SEG_DEFAULT).await.0);
+        hsng.push(w3_ours_singles(REC, W3_SINGLES, SEG_HUGE).await.0);
         let (rc, rs) = tokio::task::spawn_blocking(move || raw_bandwidth(total, 256 << 10))
             .await
             .unwrap();
         raw_c.push(rc);
         raw_s.push(rs);
-        let (c, s) = w3_ours_singles(4096, W3_BIG).await;
+        let (c, s) = w3_ours_singles(4096, W3_BIG, SEG_DEFAULT).await;
         big_c.push(c * 4096.0 / 1e6);
         big_s.push(s * 4096.0 / 1e6);
+        let (c, _) = w3_ours_singles(4096, W3_BIG, SEG_HUGE).await;
+        hbig_c.push(c * 4096.0 / 1e6);
         okb.push(
             tokio::task::spawn_blocking(|| w3_okay(200, 1000, REC))
                 .await
@@ -615,10 +625,22 @@ async fn main() {
         Some((median(&bat) / 10e6, "target 10M/s")),
     );
     report(
+        "W3 ... same, one segment (no rotation fsync)",
+        &hbat,
+        "records/s",
+        Some((median(&hbat) / 10e6, "target 10M/s")),
+    );
+    report(
         "W3 wal-fs non-durable 100 B, single awaited appends",
         &sng,
         "records/s",
         Some((median(&sng) / 2e6, "target 2M/s")),
+    );
+    report(
+        "W3 ... same, one segment (no rotation fsync)",
+        &hsng,
+        "records/s",
+        Some((median(&hsng) / 2e6, "target 2M/s")),
     );
     report(
         "raw sequential write 256 KiB chunks, page cache",
@@ -637,6 +659,12 @@ async fn main() {
         &big_c,
         "MB/s",
         Some((median(&big_c) / median(&raw_c), "raw page-cache bandwidth")),
+    );
+    report(
+        "W3 ... same, one segment (no rotation fsync)",
+        &hbig_c,
+        "MB/s",
+        Some((median(&hbig_c) / median(&raw_c), "raw page-cache bandwidth")),
     );
     report(
         "W3 wal-fs non-durable 4 KiB appends + final sync",
