@@ -468,6 +468,11 @@ fn child(kind: &str, dir: &Path) -> (f64, u64, u64, u64) {
     )
 }
 
+/// `f(a[i], b[i])` for each run: ratios of measurements taken back to back.
+fn paired(a: &[f64], b: &[f64], f: impl Fn(f64, f64) -> f64) -> Vec<f64> {
+    a.iter().zip(b).map(|(x, y)| f(*x, *y)).collect()
+}
+
 fn line(name: &str, ours: f64, okay: Option<f64>, unit: &str, higher_is_better: bool) {
     match okay {
         Some(o) => {
@@ -539,6 +544,12 @@ async fn main() {
         Some((median(&w1) / pre, "raw prealloc pwrite+fdatasync (<= 1.1)")),
     );
     report(
+        "W1 wal-fs / raw prealloc, paired per run",
+        &paired(&w1, &r_pre, |a, b| a / b),
+        "x",
+        None,
+    );
+    report(
         "W1 okaywal commit, 1 thread, 100 B",
         &w1o,
         "µs/op",
@@ -583,6 +594,12 @@ async fn main() {
             &okay,
             "records/s",
             Some((median(&okay) / ideal, &format!("{}/s", human(ideal)))),
+        );
+        report(
+            &format!("W2 wal-fs {appenders} / ideal, paired per run"),
+            &paired(&ours, &raw, |o, r| o / (appenders as f64 / (r / 1e6))),
+            "x",
+            None,
         );
         w2.push((appenders, median(&ours), median(&okay)));
     }
