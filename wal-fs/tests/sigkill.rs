@@ -82,12 +82,14 @@ struct Tally {
     corrupt: u64,
     acked: u64,
     killed_before_ready: u64,
+    /// Most segments seen in one log (rotations happened under the kills).
+    max_segments: usize,
 }
 
 /// Reopens the log in `dir` and checks it against the acknowledged records.
 async fn check(dir: &std::path::Path, acked: &BTreeMap<u64, u32>, t: &mut Tally, kill: u64) {
     let store = FsStore::open(dir).expect("reopen after kill (lock must be free)");
-    let wal = Wal::open(store, WalOptions::default().segment_size(256 << 10))
+    let wal = Wal::open(store, WalOptions::default().segment_size(16 << 10))
         .await
         .unwrap_or_else(|e| panic!("kill {kill}: recovery failed: {e}"));
     let records: Vec<_> = wal.read(Lsn(1)..).collect().await;
@@ -115,6 +117,7 @@ async fn check(dir: &std::path::Path, acked: &BTreeMap<u64, u32>, t: &mut Tally,
         found.insert(r.lsn.0, crc32fast::hash(&r.data));
     }
     assert_eq!(wal.written_lsn(), Lsn(n), "kill {kill}: recovered end");
+    t.max_segments = t.max_segments.max(wal.segments().len());
     for (lsn, crc) in acked {
         match found.get(lsn) {
             None => {
@@ -176,7 +179,7 @@ async fn sigkill_loses_no_acknowledged_record() {
                     String::from_utf8_lossy(&out.stderr)
                 );
             }
-            std::thread::sleep(Duration::from_micros(1000 + rng.below(40_000)));
+            std::thread::sleep(Duration::from_micros(1000 + rng.below(60_000)));
         }
         child.kill().expect("SIGKILL");
         let status = child.wait().expect("wait");
@@ -201,15 +204,17 @@ async fn sigkill_loses_no_acknowledged_record() {
         check(dir.path(), &acked, &mut t, kill).await;
     }
     println!(
-        "kills: {}, acknowledged lost: {}, corrupt: {} ({} acknowledged records checked, {} kills during start-up, {:.1} s)",
+        "kills: {}, acknowledged lost: {}, corrupt: {} ({} acknowledgements checked, {} kills during start-up, up to {} segments per log, {:.1} s)",
         t.kills,
         t.lost,
         t.corrupt,
         t.acked,
         t.killed_before_ready,
+        t.max_segments,
         started.elapsed().as_secs_f64()
     );
     assert!(t.kills >= kills);
+    assert!(t.max_segments > 2, "no rotation happened under the kills");
     assert_eq!(t.lost, 0, "acknowledged records lost");
     assert_eq!(t.corrupt, 0, "corrupt or phantom records");
 }

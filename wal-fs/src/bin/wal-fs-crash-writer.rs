@@ -34,7 +34,7 @@ async fn main() {
         args[0]
     );
     let dir = &args[1];
-    let opts = WalOptions::default().segment_size(256 << 10);
+    let opts = WalOptions::default().segment_size(16 << 10);
     let opts = match args[2].as_str() {
         "per-write" => opts.sync_policy(PerWrite),
         "group" => opts.sync_policy(GroupCommit::default()),
