@@ -31,6 +31,11 @@ pub struct FsOptions {
     /// Largest step by which preallocation grows a file (it starts at 64 KiB and doubles up to
     /// this).
     pub preallocate_max_step: u64,
+    /// Once this many appended bytes are not yet synced, start a background `fdatasync`
+    /// (write-behind), so a bulk writer streams to the disk instead of flushing a whole
+    /// segment when it is sealed. `None` leaves writeback to the kernel and to syncs. Does
+    /// not apply to [`SyncMode::Dsync`].
+    pub write_behind: Option<u64>,
     /// Test support: records, per segment, the length known durable after each successful
     /// create, sync, seal and cut, so a test can build the image a power loss would leave.
     /// `None` in production.
@@ -43,6 +48,7 @@ impl Default for FsOptions {
             sync_mode: SyncMode::default(),
             preallocate: true,
             preallocate_max_step: 4 << 20,
+            write_behind: Some(8 << 20),
             tracker: None,
         }
     }
@@ -60,6 +66,13 @@ impl FsOptions {
     #[must_use]
     pub fn preallocate(mut self, on: bool) -> Self {
         self.preallocate = on;
+        self
+    }
+
+    /// Sets the write-behind threshold (`None` turns it off).
+    #[must_use]
+    pub fn write_behind(mut self, bytes: Option<u64>) -> Self {
+        self.write_behind = bytes;
         self
     }
 

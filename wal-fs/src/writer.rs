@@ -33,6 +33,10 @@ pub(crate) struct WriterState {
     /// that syncs between appends; a bulk writer that syncs rarely would write every byte
     /// twice, so it extends the fill at most once per sync.
     synced: AtomicBool,
+    /// Logical length covered by the last sync (or write-behind) that started.
+    sync_mark: AtomicU64,
+    /// A write-behind sync is running.
+    behind: AtomicBool,
     /// The first write or sync failure; every later sync fails too (no false success).
     failed: Mutex<Option<String>>,
 }
@@ -47,6 +51,8 @@ impl WriterState {
             sealing: AtomicBool::new(false),
             sealed: AtomicBool::new(false),
             synced: AtomicBool::new(true),
+            sync_mark: AtomicU64::new(len),
+            behind: AtomicBool::new(false),
             failed: Mutex::new(None),
         }
     }
@@ -108,6 +114,44 @@ impl FsWriter {
         Ok(())
     }
 
+    /// Starts a background `fdatasync` once `write_behind` bytes are unsynced, so a writer
+    /// that rarely syncs (bulk, non-durable) streams to the disk while it appends instead of
+    /// flushing a whole segment at its seal. It only ever makes more bytes durable; a failure
+    /// is recorded and fails every later append and sync.
+    fn write_behind(&self, end: u64) {
+        let opts = &self.store.shared.opts;
+        let Some(limit) = opts.write_behind else {
+            return;
+        };
+        let st = &self.st;
+        if opts.sync_mode == SyncMode::Dsync
+            || end.saturating_sub(st.sync_mark.load(Ordering::SeqCst)) < limit
+            || st.behind.swap(true, Ordering::SeqCst)
+        {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            st.behind.store(false, Ordering::SeqCst);
+            return;
+        };
+        st.sync_mark.fetch_max(end, Ordering::SeqCst);
+        let st = Arc::clone(st);
+        let tracker = opts.tracker.clone();
+        rt.spawn_blocking(move || {
+            match st.file.sync_data() {
+                Ok(()) => {
+                    if let Some(t) = tracker {
+                        t.raise(st.id, end);
+                    }
+                }
+                Err(e) => {
+                    let _ = st.fail("syncing behind the writer", e);
+                }
+            }
+            st.behind.store(false, Ordering::SeqCst);
+        });
+    }
+
     fn raise_durable(&self, len: u64) {
         if let Some(t) = &self.store.shared.opts.tracker {
             t.raise(self.st.id, len);
@@ -144,6 +188,7 @@ impl SegmentWriter for FsWriter {
         // Zero fill after the data, so the append itself is never delayed by it twice.
         self.preallocate(end, allocated)
             .map_err(|e| st.fail("preallocating", e))?;
+        self.write_behind(end);
         Ok(end)
     }
 
@@ -154,6 +199,7 @@ impl SegmentWriter for FsWriter {
         }
         st.check_failed("syncing")?;
         let target = st.len.load(Ordering::SeqCst);
+        st.sync_mark.fetch_max(target, Ordering::SeqCst);
         let mode = self.store.shared.opts.sync_mode;
         if mode != SyncMode::Dsync {
             let file = Arc::clone(&st.file);
