@@ -96,10 +96,12 @@ impl FsWriter {
     }
 
     /// Zero-fills ahead of `end` when preallocation is on and `end` passes the filled part.
-    fn preallocate(&self, end: u64, allocated: u64) -> std::io::Result<()> {
+    /// Best effort: if the fill fails (a full disk), the data is already written, so the
+    /// append stands and the next append reports the problem if there is one.
+    fn preallocate(&self, end: u64, allocated: u64) {
         let opts = &self.store.shared.opts;
         if !opts.preallocate || end <= allocated || !self.st.synced.swap(false, Ordering::SeqCst) {
-            return Ok(());
+            return;
         }
         let step = allocated.clamp(MIN_STEP, opts.preallocate_max_step.max(MIN_STEP));
         // Round to whole 4 KiB pages.
@@ -107,11 +109,14 @@ impl FsWriter {
         let mut pos = end;
         while pos < target {
             let n = (target - pos).min(ZEROS.len() as u64) as usize;
-            self.st.file.write_all_at(&ZEROS[..n], pos)?;
+            if self.st.file.write_all_at(&ZEROS[..n], pos).is_err() {
+                // Part of the fill may be on disk: count all of it, so seal and drop trim it.
+                pos = target;
+                break;
+            }
             pos += n as u64;
         }
-        self.st.allocated.store(target, Ordering::SeqCst);
-        Ok(())
+        self.st.allocated.fetch_max(pos, Ordering::SeqCst);
     }
 
     /// Starts a background `fdatasync` once `write_behind` bytes are unsynced, so a writer
@@ -186,8 +191,7 @@ impl SegmentWriter for FsWriter {
             self.raise_durable(end);
         }
         // Zero fill after the data, so the append itself is never delayed by it twice.
-        self.preallocate(end, allocated)
-            .map_err(|e| st.fail("preallocating", e))?;
+        self.preallocate(end, allocated);
         self.write_behind(end);
         Ok(end)
     }
