@@ -43,9 +43,9 @@ const O_DSYNC: i32 = 0;
 ///   (`File::try_lock`); a second open, in this process or another, fails at once with
 ///   [`Error::AlreadyOpen`]. The lock is held while any clone of the store or any of its
 ///   writers lives, and the kernel frees it when the process exits or is killed.
-/// - Opening makes what the directory already holds durable (each segment file and the
-///   directory are fsynced), so records recovery finds after a process crash cannot be taken
-///   back by a later power loss.
+/// - Opening makes what the directory already holds durable (the directory and the segment
+///   files a crashed writer may have left unsynced are fsynced), so records recovery finds
+///   after a process crash cannot be taken back by a later power loss.
 /// - Corrupt segments are moved into `quarantine/` with a `.reason` file, never deleted.
 ///
 /// Clones share the directory and the lock.
@@ -206,11 +206,14 @@ impl FsStore {
         Ok(store)
     }
 
-    /// fsyncs every segment file and the directory (see the type docs); records the lengths
-    /// as durable in the tracker.
+    /// fsyncs the directory and the last two segment files (see the type docs); records their
+    /// lengths as durable in the tracker. Older segments were sealed, and a seal completes
+    /// (synced) before the next segment is created, so only the last two can hold bytes a
+    /// crashed writer left unsynced (the last one, or one it was sealing when the next was
+    /// not yet created).
     fn make_contents_durable(&self) -> Result<()> {
         let sh = &self.shared;
-        for (id, path) in self.scan()?.0 {
+        for (id, path) in self.scan()?.0.into_iter().rev().take(2) {
             let f = File::open(&path).map_err(io("opening", Some(id)))?;
             f.sync_all().map_err(io("syncing", Some(id)))?;
             if let Some(t) = &sh.opts.tracker {
