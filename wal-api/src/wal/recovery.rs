@@ -107,6 +107,14 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
         .await?;
         match verdict {
             Verdict::Good(f) => {
+                if is_last && f.info.sealed && m.len > f.info.len {
+                    // Sealed, but zeros follow the trailer: the writer died after writing the
+                    // trailer and before seal released its preallocated space. Cut them
+                    // durably, or the next segment's creation would leave a sealed segment
+                    // whose length does not end at its trailer.
+                    store.open_tail(m.id, f.info.len).await?.seal().await?;
+                    report.torn_bytes = m.len - f.info.len;
+                }
                 if is_last && !f.info.sealed {
                     tail_open = Some((
                         SegmentHeader {
@@ -394,8 +402,10 @@ async fn check_segment<S: SegmentStore>(
         body_crc: crc32fast::hash(&bytes[..scan.end as usize]),
     };
     let _ = store; // reads done
+                   // A sealed segment ends with its trailer (the scan allows zeros after it).
+    let sealed_len = scan.end + TRAILER_LEN as u64;
     match (&scan.problem, sealed) {
-        (None, true) => Ok(Verdict::Good(found(bytes.len() as u64))),
+        (None, true) => Ok(Verdict::Good(found(sealed_len))),
         (None, false) if is_last => Ok(Verdict::Good(found(scan.end))),
         (None, false) => Ok(Verdict::Bad {
             offset: scan.end,
@@ -403,7 +413,7 @@ async fn check_segment<S: SegmentStore>(
             prefix: Some((header, bytes.clone(), found(scan.end))),
             torn: false,
         }),
-        (Some(_), true) if skip => Ok(Verdict::Good(found(bytes.len() as u64))),
+        (Some(_), true) if skip => Ok(Verdict::Good(found(sealed_len))),
         (
             Some(Problem::Corrupt {
                 resume: Some(_), ..

@@ -1,0 +1,85 @@
+//! [`FsOptions`] and [`SyncMode`]: how an [`FsStore`](crate::FsStore) writes and syncs.
+
+use crate::tracker::DurabilityTracker;
+
+/// How a segment file is made durable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SyncMode {
+    /// `fdatasync(2)` (`File::sync_data`): data and the metadata needed to read it back. The
+    /// default.
+    #[default]
+    DataSync,
+    /// `fsync(2)` (`File::sync_all`): data and all metadata.
+    FullSync,
+    /// Segment files are opened with `O_DSYNC`: every write is durable when it returns, so a
+    /// sync has nothing left to do. Linux and macOS only.
+    Dsync,
+}
+
+/// Configuration of an [`FsStore`](crate::FsStore). `Default` is the production setting:
+/// fdatasync, preallocation on.
+#[derive(Clone, Debug)]
+pub struct FsOptions {
+    /// How syncs are done.
+    pub sync_mode: SyncMode,
+    /// Zero-fill space ahead of the writer so that a durable append overwrites blocks that are
+    /// already allocated and sized, and `fdatasync` has no metadata to commit. The zeros are
+    /// trimmed on seal and when a writer is dropped; after a crash, recovery treats them as a
+    /// clean end of the segment. The fill is extended at most once between two syncs, so a
+    /// bulk writer that rarely syncs does not write every byte twice.
+    pub preallocate: bool,
+    /// Largest step by which preallocation grows a file (it starts at 64 KiB and doubles up to
+    /// this).
+    pub preallocate_max_step: u64,
+    /// Once this many appended bytes are not yet synced, start a background `fdatasync`
+    /// (write-behind), so a bulk writer streams to the disk instead of flushing a whole
+    /// segment when it is sealed. `None` leaves writeback to the kernel and to syncs. Does
+    /// not apply to [`SyncMode::Dsync`].
+    pub write_behind: Option<u64>,
+    /// Test support: records, per segment, the length known durable after each successful
+    /// create, sync, seal and cut, so a test can build the image a power loss would leave.
+    /// `None` in production.
+    pub tracker: Option<DurabilityTracker>,
+}
+
+impl Default for FsOptions {
+    fn default() -> Self {
+        FsOptions {
+            sync_mode: SyncMode::default(),
+            preallocate: true,
+            preallocate_max_step: 4 << 20,
+            write_behind: Some(8 << 20),
+            tracker: None,
+        }
+    }
+}
+
+impl FsOptions {
+    /// Sets the sync mode.
+    #[must_use]
+    pub fn sync_mode(mut self, mode: SyncMode) -> Self {
+        self.sync_mode = mode;
+        self
+    }
+
+    /// Turns preallocation on or off.
+    #[must_use]
+    pub fn preallocate(mut self, on: bool) -> Self {
+        self.preallocate = on;
+        self
+    }
+
+    /// Sets the write-behind threshold (`None` turns it off).
+    #[must_use]
+    pub fn write_behind(mut self, bytes: Option<u64>) -> Self {
+        self.write_behind = bytes;
+        self
+    }
+
+    /// Records durable lengths into `tracker` (tests only, see [`DurabilityTracker`]).
+    #[must_use]
+    pub fn tracker(mut self, tracker: DurabilityTracker) -> Self {
+        self.tracker = Some(tracker);
+        self
+    }
+}

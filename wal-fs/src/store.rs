@@ -1,0 +1,482 @@
+//! [`FsStore`]: the segment files of one directory.
+
+use std::collections::HashMap;
+use std::fs::{DirBuilder, File, OpenOptions, TryLockError};
+use std::io::{ErrorKind, Read, Seek, SeekFrom};
+use std::ops::Range;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use wal_api::{Capabilities, Error, Result, SegmentId, SegmentMeta, SegmentStore, SegmentWriter};
+
+use crate::options::{FsOptions, SyncMode};
+use crate::writer::{FsWriter, WriterState};
+
+/// Name of the lock file inside a log directory.
+pub const LOCK_FILE: &str = "wal.lock";
+/// Name of the subdirectory corrupt segments are moved into.
+pub const QUARANTINE_DIR: &str = "quarantine";
+/// Suffix of segment files: `<20-digit zero-padded id>.wal`.
+pub const SEGMENT_SUFFIX: &str = ".wal";
+
+/// `O_DSYNC` for `OpenOptionsExt::custom_flags` (std exposes no constant; the values come from
+/// the platforms' `fcntl.h`: Linux's asm-generic and x86 headers agree on `0o10000`).
+#[cfg(target_os = "linux")]
+const O_DSYNC: i32 = 0o10000;
+#[cfg(target_os = "macos")]
+const O_DSYNC: i32 = 0x40_0000;
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+const O_DSYNC: i32 = 0;
+
+/// A [`SegmentStore`] keeping one file per segment in a directory.
+///
+/// - Segment files are named `<SegmentId::padded()>.wal` and parsed strictly; anything else in
+///   the directory is ignored (never opened, never followed) and reported by
+///   [`foreign_files`](Self::foreign_files).
+/// - Creating, deleting and quarantining a segment fsyncs the directory before returning.
+/// - Files are created `0600`, directories `0700`.
+/// - One writer per directory: [`open`](Self::open) takes an exclusive lock on `wal.lock`
+///   (`File::try_lock`); a second open, in this process or another, fails at once with
+///   [`Error::AlreadyOpen`]. The lock is held while any clone of the store or any of its
+///   writers lives, and the kernel frees it when the process exits or is killed.
+/// - Opening makes what the directory already holds durable (the directory and the segment
+///   files a crashed writer may have left unsynced are fsynced), so records recovery finds
+///   after a process crash cannot be taken back by a later power loss.
+/// - Corrupt segments are moved into `quarantine/` with a `.reason` file, never deleted.
+///
+/// Clones share the directory and the lock.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use wal_api::{Wal, WalOptions};
+/// use wal_fs::FsStore;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let wal = Wal::open(FsStore::open(dir.path())?, WalOptions::default()).await?;
+/// wal.append(b"hello").await?; // durable (fdatasync) when it returns
+/// wal.close().await?;
+/// # Ok::<(), wal_api::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone, Debug)]
+pub struct FsStore {
+    pub(crate) shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) dir: PathBuf,
+    pub(crate) opts: FsOptions,
+    /// Writers of open (unsealed) segments: `list` and `read` use their logical length, which
+    /// excludes preallocated zeros.
+    pub(crate) open: Mutex<HashMap<SegmentId, Arc<WriterState>>>,
+    /// Held for the life of the store; closing it releases the directory lock.
+    _lock: File,
+}
+
+impl Shared {
+    pub(crate) fn open_writers(&self) -> MutexGuard<'_, HashMap<SegmentId, Arc<WriterState>>> {
+        match self.open.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    pub(crate) fn segment_path(&self, id: SegmentId) -> PathBuf {
+        self.dir.join(segment_file_name(id))
+    }
+
+    fn logical_len(&self, id: SegmentId) -> Option<u64> {
+        self.open_writers()
+            .get(&id)
+            .map(|w| w.len.load(Ordering::SeqCst))
+    }
+
+    fn segment_options(&self) -> OpenOptions {
+        let mut o = OpenOptions::new();
+        o.read(true).write(true).mode(0o600);
+        if self.opts.sync_mode == SyncMode::Dsync {
+            o.custom_flags(O_DSYNC);
+        }
+        o
+    }
+}
+
+/// The file name of segment `id`.
+pub fn segment_file_name(id: SegmentId) -> String {
+    format!("{}{SEGMENT_SUFFIX}", id.padded())
+}
+
+/// Parses a segment file name strictly (`<20 digits>.wal`).
+pub fn parse_segment_file_name(name: &str) -> Option<SegmentId> {
+    SegmentId::parse_padded(name.strip_suffix(SEGMENT_SUFFIX)?)
+}
+
+fn io(op: &'static str, id: Option<SegmentId>) -> impl FnOnce(std::io::Error) -> Error {
+    move |e| Error::io(op, id, e)
+}
+
+/// fsyncs a directory, making creates, renames and deletes in it durable.
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Runs blocking file work (fsync, cuts, renames) without stalling the runtime: on a
+/// multi-threaded runtime with `tokio::task::block_in_place` (the worker hands its other tasks
+/// to another thread and runs `f` itself, avoiding a thread hop on the sync path), elsewhere
+/// on tokio's blocking pool.
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let multi =
+        Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+    if multi {
+        return tokio::task::block_in_place(f);
+    }
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => Err(Error::Other {
+            context: "blocking file task failed".into(),
+            source: Box::new(e),
+        }),
+    }
+}
+
+impl FsStore {
+    /// Opens (creating it if needed) the log directory `dir` with default options.
+    pub fn open(dir: impl AsRef<Path>) -> Result<FsStore> {
+        FsStore::open_with(dir, FsOptions::default())
+    }
+
+    /// Opens (creating it if needed) the log directory `dir`.
+    ///
+    /// Fails with [`Error::AlreadyOpen`] if another store, in this process or another, holds
+    /// the directory.
+    pub fn open_with(dir: impl AsRef<Path>, opts: FsOptions) -> Result<FsStore> {
+        #[cfg(not(any(target_os = "linux", target_os = "macos")))]
+        if opts.sync_mode == SyncMode::Dsync {
+            return Err(Error::Unsupported("O_DSYNC on this platform"));
+        }
+        let dir = dir.as_ref().to_path_buf();
+        if !dir.is_dir() {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(io("creating the log directory of", None))?;
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync_dir(parent).map_err(io("syncing the parent directory of", None))?;
+            }
+        }
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(dir.join(LOCK_FILE))
+            .map_err(io("opening the lock file of", None))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(Error::AlreadyOpen {
+                    what: dir.display().to_string(),
+                })
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(Error::io("locking the directory of", None, e))
+            }
+        }
+        let store = FsStore {
+            shared: Arc::new(Shared {
+                dir,
+                opts,
+                open: Mutex::new(HashMap::new()),
+                _lock: lock,
+            }),
+        };
+        store.make_contents_durable()?;
+        Ok(store)
+    }
+
+    /// fsyncs the directory and the last two segment files (see the type docs); records their
+    /// lengths as durable in the tracker. Older segments were sealed, and a seal completes
+    /// (synced) before the next segment is created, so only the last two can hold bytes a
+    /// crashed writer left unsynced (the last one, or one it was sealing when the next was
+    /// not yet created).
+    fn make_contents_durable(&self) -> Result<()> {
+        let sh = &self.shared;
+        for (id, path) in self.scan()?.0.into_iter().rev().take(2) {
+            let f = File::open(&path).map_err(io("opening", Some(id)))?;
+            f.sync_all().map_err(io("syncing", Some(id)))?;
+            if let Some(t) = &sh.opts.tracker {
+                let len = f.metadata().map_err(io("inspecting", Some(id)))?.len();
+                t.set(id, len);
+            }
+        }
+        sync_dir(&sh.dir).map_err(io("syncing the directory of", None))
+    }
+
+    /// The log directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &FsOptions {
+        &self.shared.opts
+    }
+
+    /// The path segment `id` lives at.
+    pub fn segment_path(&self, id: SegmentId) -> PathBuf {
+        self.shared.segment_path(id)
+    }
+
+    /// Entries of the directory that are not segment files (nor the lock file or the
+    /// quarantine directory): ignored by the store, reported here for operators.
+    pub fn foreign_files(&self) -> Result<Vec<PathBuf>> {
+        Ok(self.scan()?.1)
+    }
+
+    /// Segment files (regular files with a strict name) and foreign entries.
+    #[allow(clippy::type_complexity)]
+    fn scan(&self) -> Result<(Vec<(SegmentId, PathBuf)>, Vec<PathBuf>)> {
+        let mut segs = Vec::new();
+        let mut foreign = Vec::new();
+        let rd = std::fs::read_dir(&self.shared.dir).map_err(io("listing", None))?;
+        for entry in rd {
+            let entry = entry.map_err(io("listing", None))?;
+            let name = entry.file_name();
+            // Does not follow symlinks: a link named like a segment is foreign.
+            let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
+            let id = name.to_str().and_then(parse_segment_file_name);
+            match id {
+                Some(id) if is_file => segs.push((id, entry.path())),
+                _ => {
+                    let skip = name == LOCK_FILE
+                        || (name == QUARANTINE_DIR
+                            && entry.file_type().map(|t| t.is_dir()).unwrap_or(false));
+                    if !skip {
+                        foreign.push(entry.path());
+                    }
+                }
+            }
+        }
+        segs.sort_by_key(|(id, _)| *id);
+        foreign.sort();
+        Ok((segs, foreign))
+    }
+
+    fn forget(&self, id: SegmentId) {
+        self.shared.open_writers().remove(&id);
+        if let Some(t) = &self.shared.opts.tracker {
+            t.remove(id);
+        }
+    }
+
+    fn register(&self, state: Arc<WriterState>) -> Box<dyn SegmentWriter> {
+        self.shared
+            .open_writers()
+            .insert(state.id, Arc::clone(&state));
+        Box::new(FsWriter::new(self.clone(), state))
+    }
+}
+
+fn quarantine_target(qdir: &Path, id: SegmentId) -> PathBuf {
+    let base = segment_file_name(id);
+    let mut candidate = qdir.join(&base);
+    let mut n = 1u32;
+    while candidate.exists() || candidate.with_extension("wal.reason").exists() {
+        candidate = qdir.join(format!("{base}.{n}"));
+        n += 1;
+    }
+    candidate
+}
+
+#[async_trait]
+impl SegmentStore for FsStore {
+    async fn create(&self, id: SegmentId, header: &[u8]) -> Result<Box<dyn SegmentWriter>> {
+        let sh = Arc::clone(&self.shared);
+        let header = header.to_vec();
+        let len = header.len() as u64;
+        let file = blocking(move || {
+            let path = sh.segment_path(id);
+            let mut o = sh.segment_options();
+            o.create_new(true);
+            let file = match o.open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                    return Err(Error::AlreadyExists { segment: id })
+                }
+                Err(e) => return Err(Error::io("creating", Some(id), e)),
+            };
+            let made = file
+                .write_all_at(&header, 0)
+                .and_then(|()| file.sync_all())
+                .and_then(|()| sync_dir(&sh.dir));
+            if let Err(e) = made {
+                // Best effort: recovery removes a segment without a valid header anyway.
+                let _ = std::fs::remove_file(&path);
+                let _ = sync_dir(&sh.dir);
+                return Err(Error::io("creating", Some(id), e));
+            }
+            Ok(file)
+        })
+        .await?;
+        if let Some(t) = &self.shared.opts.tracker {
+            t.set(id, len);
+        }
+        Ok(self.register(Arc::new(WriterState::new(id, file, len))))
+    }
+
+    async fn open_tail(&self, id: SegmentId, truncate_at: u64) -> Result<Box<dyn SegmentWriter>> {
+        let sh = Arc::clone(&self.shared);
+        // A writer of this segment still registered (the engine dropped it) is replaced.
+        sh.open_writers().remove(&id);
+        let file = blocking(move || {
+            let path = sh.segment_path(id);
+            let file = match sh.segment_options().open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    return Err(Error::NotFound { segment: id })
+                }
+                Err(e) => return Err(Error::io("reopening", Some(id), e)),
+            };
+            let len = file.metadata().map_err(io("reopening", Some(id)))?.len();
+            if truncate_at > len {
+                return Err(Error::InvalidArgument(format!(
+                    "cannot cut segment {id} of {len} bytes at {truncate_at}"
+                )));
+            }
+            if truncate_at < len {
+                file.set_len(truncate_at)
+                    .map_err(io("cutting the tail of", Some(id)))?;
+            }
+            // Always sync: the bytes recovery kept become acknowledged records.
+            file.sync_all().map_err(io("syncing", Some(id)))?;
+            Ok(file)
+        })
+        .await?;
+        if let Some(t) = &self.shared.opts.tracker {
+            t.set(id, truncate_at);
+        }
+        Ok(self.register(Arc::new(WriterState::new(id, file, truncate_at))))
+    }
+
+    async fn read(&self, id: SegmentId, range: Range<u64>) -> Result<Bytes> {
+        let path = self.shared.segment_path(id);
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => m,
+            Ok(_) => return Err(Error::NotFound { segment: id }),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(Error::NotFound { segment: id })
+            }
+            Err(e) => return Err(Error::io("reading", Some(id), e)),
+        };
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(Error::NotFound { segment: id })
+            }
+            Err(e) => return Err(Error::io("reading", Some(id), e)),
+        };
+        let len = self.shared.logical_len(id).unwrap_or(meta.len());
+        let start = range.start.min(len);
+        let end = range.end.min(len).max(start);
+        let n = usize::try_from(end - start)
+            .map_err(|_| Error::InvalidArgument("read range too large".into()))?;
+        // `take` + `read_to_end` fills the buffer without zeroing it first.
+        let mut buf = Vec::with_capacity(n);
+        let mut f = &file;
+        f.seek(SeekFrom::Start(start))
+            .map_err(io("reading", Some(id)))?;
+        f.take(n as u64)
+            .read_to_end(&mut buf)
+            .map_err(io("reading", Some(id)))?;
+        Ok(Bytes::from(buf))
+    }
+
+    async fn list(&self) -> Result<Vec<SegmentMeta>> {
+        let (segs, _) = self.scan()?;
+        let mut out = Vec::with_capacity(segs.len());
+        for (id, path) in segs {
+            let len = match self.shared.logical_len(id) {
+                Some(l) => l,
+                None => match std::fs::symlink_metadata(&path) {
+                    Ok(m) => m.len(),
+                    Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                    Err(e) => return Err(Error::io("listing", Some(id), e)),
+                },
+            };
+            out.push(SegmentMeta { id, len });
+        }
+        Ok(out)
+    }
+
+    async fn delete(&self, id: SegmentId) -> Result<()> {
+        let sh = Arc::clone(&self.shared);
+        blocking(move || {
+            match std::fs::remove_file(sh.segment_path(id)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    return Err(Error::NotFound { segment: id })
+                }
+                Err(e) => return Err(Error::io("deleting", Some(id), e)),
+            }
+            sync_dir(&sh.dir).map_err(io("deleting", Some(id)))
+        })
+        .await?;
+        self.forget(id);
+        Ok(())
+    }
+
+    async fn quarantine(&self, id: SegmentId, reason: &str) -> Result<()> {
+        let sh = Arc::clone(&self.shared);
+        let reason = reason.to_string();
+        blocking(move || {
+            let from = sh.segment_path(id);
+            if !from.is_file() {
+                return Err(Error::NotFound { segment: id });
+            }
+            let qdir = sh.dir.join(QUARANTINE_DIR);
+            if !qdir.is_dir() {
+                DirBuilder::new()
+                    .mode(0o700)
+                    .create(&qdir)
+                    .map_err(io("quarantining", Some(id)))?;
+                sync_dir(&sh.dir).map_err(io("quarantining", Some(id)))?;
+            }
+            let to = quarantine_target(&qdir, id);
+            let mut note = to.clone().into_os_string();
+            note.push(".reason");
+            let note = PathBuf::from(note);
+            let wrote = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&note)
+                .and_then(|f| {
+                    f.write_all_at(reason.as_bytes(), 0)?;
+                    f.sync_all()
+                });
+            wrote.map_err(io("quarantining", Some(id)))?;
+            std::fs::rename(&from, &to).map_err(io("quarantining", Some(id)))?;
+            sync_dir(&qdir).map_err(io("quarantining", Some(id)))?;
+            sync_dir(&sh.dir).map_err(io("quarantining", Some(id)))
+        })
+        .await?;
+        self.forget(id);
+        Ok(())
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::with_quarantine()
+    }
+}
