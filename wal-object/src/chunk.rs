@@ -46,7 +46,7 @@ fn u32_at(b: &[u8], at: usize) -> Option<u32> {
 
 /// Decodes a chunk; `None` when it is torn or fails a check.
 pub(crate) fn decode(b: &Bytes) -> Option<Chunk> {
-    if b.get(..4)? != MAGIC || u16::from_le_bytes([b[4], b[5]]) != VERSION {
+    if b.len() < HEADER_LEN || b[..4] != MAGIC || u16::from_le_bytes([b[4], b[5]]) != VERSION {
         return None;
     }
     if crc32fast::hash(&b[..HEADER_LEN - 4]) != u32_at(b, HEADER_LEN - 4)? {

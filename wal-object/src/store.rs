@@ -37,7 +37,8 @@ impl Default for ObjectOptions {
 /// Each `sync` writes the bytes appended since the previous one as an immutable chunk object
 /// (`PutMode::Create`, deterministic key `chunks/<segment>/<seq>`); `seal` writes the whole
 /// segment as one object (multipart above [`ObjectOptions::multipart_threshold`]) and removes
-/// the chunks. Unsynced appended bytes live in this process only (readable, not durable), so a
+/// the chunks. Unsynced appended bytes live in this process only (readable through this store
+/// and its clones, like a page cache, also after their writer is dropped; not durable), so a
 /// process crash loses exactly them.
 ///
 /// Opening takes a new writer epoch (`epoch/<n>`, created with `PutMode::Create`). A writer
@@ -718,17 +719,6 @@ impl fmt::Debug for ObjectWriter {
             .field("segment", &self.seg.id)
             .field("epoch", &self.inner.epoch)
             .finish()
-    }
-}
-
-impl Drop for ObjectWriter {
-    fn drop(&mut self) {
-        // Unsynced bytes live only as long as their writer (a dropped writer is a lost process
-        // for them); later reads go to storage.
-        let mut open = lock(&self.inner.open);
-        if open.get(&self.seg.id).is_some_and(|s| Arc::ptr_eq(s, &self.seg)) {
-            open.remove(&self.seg.id);
-        }
     }
 }
 
