@@ -327,8 +327,13 @@ impl Inner {
             let Some(c) = chunk::decode(&raw) else {
                 break; // torn or corrupt chunk ends the chain
             };
-            if c.epoch < epoch || c.start > bytes.len() as u64 {
-                break; // written by a fenced writer after the takeover, or a gap
+            if c.epoch < epoch {
+                // Written by a fenced writer after a newer one took over: not part of the log.
+                valid += 1;
+                continue;
+            }
+            if c.start > bytes.len() as u64 {
+                break; // a gap
             }
             bytes.truncate(c.start as usize);
             bytes.extend_from_slice(&c.data);
@@ -458,19 +463,48 @@ impl Inner {
         Ok(())
     }
 
-    /// Writes chunk `seq` of `id`: `Ok` only when it is stored with exactly our bytes and no
-    /// newer writer exists.
-    async fn put_chunk(&self, id: SegmentId, seq: u64, start: u64, data: &[u8]) -> Result<()> {
-        let body = chunk::encode(self.epoch, start, data);
-        let key = self.keys.chunk(id, seq);
-        match io::create_object(self.store.as_ref(), &key, body, usize::MAX, || key.clone()).await
-        {
-            Ok(Created::Ours) => self.check_fence().await,
-            Ok(Created::Taken) => Err(self.fenced_error(&format!(
-                "chunk {seq} of segment {id} was written by another writer"
-            ))),
-            Err(e) => Err(map_err("writing a chunk of", Some(id), e)),
+    /// The epoch that wrote chunk `seq` of `id`, if it exists and decodes.
+    async fn chunk_epoch(&self, id: SegmentId, seq: u64) -> Result<Option<u64>> {
+        let got = match self.store.get(&self.keys.chunk(id, seq)).await {
+            Ok(r) => r.bytes().await,
+            Err(e) => Err(e),
+        };
+        match got {
+            Ok(raw) => Ok(chunk::decode(&raw).map(|c| c.epoch)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(map_err("reading a chunk of", Some(id), e)),
         }
+    }
+
+    /// Writes the next chunk of `id` at `seq` (or after chunks that a fenced older writer
+    /// slipped in, which readers skip). Returns the sequence number used; `Ok` only when the
+    /// chunk is stored with exactly our bytes and no newer writer exists.
+    async fn put_chunk(&self, id: SegmentId, seq: u64, start: u64, data: &[u8]) -> Result<u64> {
+        let body = chunk::encode(self.epoch, start, data);
+        let mut seq = seq;
+        for _ in 0..64 {
+            let key = self.keys.chunk(id, seq);
+            match io::create_object(self.store.as_ref(), &key, body.clone(), usize::MAX, || {
+                key.clone()
+            })
+            .await
+            {
+                Ok(Created::Ours) => {
+                    self.check_fence().await?;
+                    return Ok(seq);
+                }
+                Ok(Created::Taken) => match self.chunk_epoch(id, seq).await? {
+                    Some(e) if e < self.epoch => seq += 1,
+                    _ => {
+                        return Err(self.fenced_error(&format!(
+                            "chunk {seq} of segment {id} was written by another writer"
+                        )))
+                    }
+                },
+                Err(e) => return Err(map_err("writing a chunk of", Some(id), e)),
+            }
+        }
+        Err(self.fenced_error(&format!("segment {id} keeps being written by another writer")))
     }
 }
 
@@ -483,35 +517,41 @@ impl SegmentStore for ObjectStoreSegments {
             return Err(Error::AlreadyExists { segment: id });
         }
         lock(&inner.cache).remove(&id);
+        // A segment written by an older epoch that the engine asks to create was never part
+        // of the log it recovered: a fenced writer made it after the takeover (or it is the
+        // rest of an interrupted delete). It is taken over; one of this or a newer epoch
+        // exists for real.
         let sealed = io::list_all(inner.store.as_ref(), &inner.keys.sealed_dir(id))
             .await
             .map_err(|e| map_err("creating", Some(id), e))?;
-        if sealed
-            .iter()
-            .any(|(k, _)| matches!(inner.keys.parse(k), Some(Key::Sealed { .. })))
-        {
-            return Err(Error::AlreadyExists { segment: id });
+        for (k, _) in &sealed {
+            if let Some(Key::Sealed { epoch, .. }) = inner.keys.parse(k) {
+                if epoch >= inner.epoch {
+                    return Err(Error::AlreadyExists { segment: id });
+                }
+            }
         }
         let seqs = inner.chunk_seqs(id).await?;
         if seqs.contains(&0) {
-            return Err(Error::AlreadyExists { segment: id });
+            match inner.chunk_epoch(id, 0).await? {
+                Some(e) if e > inner.epoch => {
+                    return Err(inner.fenced_error(&format!(
+                        "segment {id} was created by a newer writer"
+                    )))
+                }
+                Some(e) if e == inner.epoch => return Err(Error::AlreadyExists { segment: id }),
+                _ => {}
+            }
         }
-        // Chunks without a first one are leftovers of an interrupted delete: invisible, removed.
         inner.delete_chunks(id).await?;
-        let body = chunk::encode(inner.epoch, 0, header);
-        let key = inner.keys.chunk(id, 0);
-        match io::create_object(inner.store.as_ref(), &key, body, usize::MAX, || key.clone()).await
-        {
-            Ok(Created::Ours) => inner.check_fence().await?,
-            Ok(Created::Taken) => return Err(Error::AlreadyExists { segment: id }),
-            Err(e) => return Err(map_err("creating", Some(id), e)),
-        }
+        inner.delete_sealed(id, None).await?;
+        let used = inner.put_chunk(id, 0, 0, header).await?;
         Ok(self.register(Arc::new(OpenSeg {
             id,
             state: Mutex::new(SegState {
                 data: header.to_vec(),
                 durable: header.len(),
-                next_seq: 1,
+                next_seq: used + 1,
                 sealed: false,
                 deleted: false,
                 failed: None,
@@ -570,7 +610,7 @@ impl SegmentStore for ObjectStoreSegments {
             _ => (0, &current[..at]),
         };
         let start = start as u64;
-        inner.put_chunk(id, valid, start, data).await?;
+        let used = inner.put_chunk(id, valid, start, data).await?;
         inner.delete_sealed(id, None).await?;
         let mut data = current;
         data.truncate(at);
@@ -579,7 +619,7 @@ impl SegmentStore for ObjectStoreSegments {
             state: Mutex::new(SegState {
                 data,
                 durable: at,
-                next_seq: valid + 1,
+                next_seq: used + 1,
                 sealed: false,
                 deleted: false,
                 failed: None,
@@ -784,12 +824,13 @@ impl SegmentWriter for ObjectWriter {
             (st.durable, st.data[st.durable..].to_vec(), st.next_seq)
         };
         let id = self.seg.id;
-        if let Err(e) = self.inner.put_chunk(id, seq, start as u64, &data).await {
-            return Err(self.fail(e));
-        }
+        let used = match self.inner.put_chunk(id, seq, start as u64, &data).await {
+            Ok(used) => used,
+            Err(e) => return Err(self.fail(e)),
+        };
         let mut st = lock(&self.seg.state);
         st.durable = st.durable.max(start + data.len());
-        st.next_seq = seq + 1;
+        st.next_seq = used + 1;
         Ok(())
     }
 

@@ -151,7 +151,13 @@ mod s3 {
             ep.starts_with("http://127.0.0.1") || ep.starts_with("http://localhost"),
             "S3 tests talk only to a local server, not {ep}"
         );
+        // Client options first: `with_client_options` replaces them (and `allow_http` with them).
         let s3 = AmazonS3Builder::new()
+            .with_client_options(
+                ClientOptions::new()
+                    .with_allow_http(true)
+                    .with_timeout(Duration::from_secs(30)),
+            )
             .with_endpoint(ep)
             .with_bucket_name(bucket)
             .with_region("us-east-1")
@@ -166,7 +172,6 @@ mod s3 {
                 retry_timeout: Duration::from_secs(20),
                 ..Default::default()
             })
-            .with_client_options(ClientOptions::new().with_timeout(Duration::from_secs(30)))
             .build()
             .expect("S3 client");
         (Arc::new(s3), None)
