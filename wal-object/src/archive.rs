@@ -28,10 +28,10 @@ use serde::{Deserialize, Serialize};
 use wal_api::format::{decode_frame, FrameKind, SEGMENT_HEADER_LEN};
 use wal_api::segment::{check_segment, segment_records};
 use wal_api::{
-    Error, Lsn, Record, RetentionGate, Result, SegmentId, SegmentStore, SegmentStoreExt, Wal,
+    Error, Lsn, Record, Result, RetentionGate, SegmentId, SegmentStore, SegmentStoreExt, Wal,
 };
 
-use crate::io::{self, map_err, Created};
+use crate::io::{self, map_err, Created, Multipart};
 use crate::keys::{pad, parse_pad};
 
 /// Tuning of an [`Archiver`].
@@ -40,6 +40,8 @@ pub struct ArchiverOptions {
     /// Segments larger than this are uploaded in parts (then published with a
     /// copy-if-not-exists); smaller ones with one conditional put (S3 takes up to 5 GiB).
     pub multipart_threshold: usize,
+    /// Part size of multipart uploads (S3 needs at least 5 MiB for every part but the last).
+    pub part_size: usize,
     /// Largest frame payload accepted when checking segments (the log's largest record or
     /// batch).
     pub max_payload: u32,
@@ -49,6 +51,7 @@ impl Default for ArchiverOptions {
     fn default() -> Self {
         ArchiverOptions {
             multipart_threshold: 256 << 20,
+            part_size: io::PART_SIZE,
             max_payload: u32::MAX,
         }
     }
@@ -151,6 +154,7 @@ struct ArchInner {
 struct ArchState {
     segments: BTreeMap<SegmentId, ArchivedSegment>,
     next_manifest: u64,
+    skipped_entries: u64,
 }
 
 impl fmt::Debug for Archiver {
@@ -238,10 +242,14 @@ impl Archiver {
         .await
         .map_err(|e| map_err("reading the archive manifest", None, e))?;
         let mut segments = BTreeMap::new();
-        for (seq, raw) in seqs.iter().zip(loaded) {
-            let m: ManifestJson = serde_json::from_slice(&raw).map_err(|e| {
-                Error::corrupt(SegmentId(0), *seq, format!("archive manifest entry {seq}: {e}"))
-            })?;
+        let mut skipped = 0;
+        for raw in loaded {
+            // An entry that does not decode was never reported archived (entries are read
+            // back before they count); it can only keep a segment from being deleted.
+            let Ok(m) = serde_json::from_slice::<ManifestJson>(&raw) else {
+                skipped += 1;
+                continue;
+            };
             for e in &m.segments {
                 let a = ArchivedSegment::from(e);
                 segments.insert(a.id, a);
@@ -249,8 +257,15 @@ impl Archiver {
         }
         let mut st = self.lock();
         st.segments = segments;
+        st.skipped_entries = skipped;
         st.next_manifest = seqs.last().map_or(0, |s| s + 1);
         Ok(())
+    }
+
+    /// Manifest objects that failed to decode at the last load (ignored: such an entry never
+    /// counted as archived, so it only keeps its segment from being deleted locally).
+    pub fn skipped_manifest_entries(&self) -> u64 {
+        self.lock().skipped_entries
     }
 
     /// The archived segments, in id order.
@@ -284,8 +299,14 @@ impl Archiver {
             store,
             &key,
             bytes.clone(),
-            self.inner.opts.multipart_threshold,
-            || root.join("tmp").join(format!("{}-{}", id.padded(), io::unique())),
+            Multipart {
+                threshold: self.inner.opts.multipart_threshold,
+                part_size: self.inner.opts.part_size,
+            },
+            || {
+                root.join("tmp")
+                    .join(format!("{}-{}", id.padded(), io::unique()))
+            },
         )
         .await
         .map_err(|e| map_err("archiving", Some(id), e))?;
@@ -334,7 +355,11 @@ impl Archiver {
             )));
         };
         if s.header.id != id {
-            return Err(Error::corrupt(id, 0, format!("header names segment {}", s.header.id)));
+            return Err(Error::corrupt(
+                id,
+                0,
+                format!("header names segment {}", s.header.id),
+            ));
         }
         Ok(ArchivedSegment {
             id,
@@ -403,13 +428,35 @@ impl Archiver {
                 self.inner.store.as_ref(),
                 &key,
                 body.clone(),
-                usize::MAX,
+                Multipart::NEVER,
                 || key.clone(),
             )
             .await
             .map_err(|e| map_err("recording in the archive manifest", Some(entry.id), e))?;
             match created {
                 Created::Ours => {
+                    // Read the entry back: it counts only once it is stored intact.
+                    match io::holds(self.inner.store.as_ref(), &key, &body).await {
+                        Ok(Some(true)) => {}
+                        Ok(Some(false)) => {
+                            let _ = io::delete_if_exists(self.inner.store.as_ref(), &key).await;
+                            return Err(Error::corrupt(
+                                entry.id,
+                                0,
+                                "manifest entry did not read back intact",
+                            ));
+                        }
+                        Ok(None) => {
+                            return Err(archive_err(entry.id, "manifest entry vanished"));
+                        }
+                        Err(e) => {
+                            return Err(map_err(
+                                "verifying the manifest entry of",
+                                Some(entry.id),
+                                e,
+                            ))
+                        }
+                    }
                     let mut st = self.lock();
                     st.segments.insert(entry.id, entry);
                     st.next_manifest = st.next_manifest.max(seq + 1);
@@ -438,9 +485,7 @@ impl Archiver {
 
     /// Fetches an archived segment and checks it against its manifest entry.
     pub async fn fetch(&self, id: SegmentId) -> Result<Bytes> {
-        let entry = self
-            .get(id)
-            .ok_or(Error::NotFound { segment: id })?;
+        let entry = self.get(id).ok_or(Error::NotFound { segment: id })?;
         let bytes = self
             .inner
             .store
@@ -482,10 +527,7 @@ impl Archiver {
             }
         }
         if out.first().is_none_or(|r| r.lsn != range.start) {
-            let first = self
-                .archived()
-                .first()
-                .map_or(Lsn::NONE, |a| a.base_lsn);
+            let first = self.archived().first().map_or(Lsn::NONE, |a| a.base_lsn);
             return Err(Error::Trimmed {
                 requested: range.start,
                 first,
@@ -518,7 +560,10 @@ impl Archiver {
                     return Err(Error::corrupt(
                         a.id,
                         0,
-                        format!("archive has a gap after segment {} (LSN {})", p.id, p.last_lsn),
+                        format!(
+                            "archive has a gap after segment {} (LSN {})",
+                            p.id, p.last_lsn
+                        ),
                     ));
                 }
             }

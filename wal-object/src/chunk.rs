@@ -73,7 +73,10 @@ mod tests {
     fn chunk_round_trips_and_every_flip_or_cut_is_detected() {
         let enc = encode(3, 40, b"hello chunk");
         let c = decode(&enc).unwrap();
-        assert_eq!((c.epoch, c.start, &c.data[..]), (3, 40, &b"hello chunk"[..]));
+        assert_eq!(
+            (c.epoch, c.start, &c.data[..]),
+            (3, 40, &b"hello chunk"[..])
+        );
         for i in 0..enc.len() {
             let mut v = enc.to_vec();
             v[i] ^= 0x10;

@@ -287,7 +287,9 @@ impl ObjectStore for FailingObjectStore {
     ) -> object_store::Result<Box<dyn MultipartUpload>> {
         self.jitter().await;
         if self.decide(false, false) == Fault::Before {
-            return Err(injected("503 Service Unavailable when starting a multipart upload"));
+            return Err(injected(
+                "503 Service Unavailable when starting a multipart upload",
+            ));
         }
         let up = self.inner.put_multipart_opts(location, opts).await?;
         Ok(Box::new(FailingUpload {
@@ -297,7 +299,11 @@ impl ObjectStore for FailingObjectStore {
         }))
     }
 
-    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
         self.jitter().await;
         if self.decide(false, false) == Fault::Before {
             return Err(injected("503 Service Unavailable on get"));
@@ -373,7 +379,12 @@ impl ObjectStore for FailingObjectStore {
         self.inner.list_with_delimiter(prefix).await
     }
 
-    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> object_store::Result<()> {
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
         self.jitter().await;
         let create = matches!(options.mode, CopyMode::Create);
         match self.decide(true, create) {
@@ -423,7 +434,9 @@ impl MultipartUpload for FailingUpload {
         if self.crashed || self.store.multipart_crash() {
             // Dies before completing: the upload is abandoned, never aborted.
             self.crashed = true;
-            return Err(injected("process died before completing the multipart upload"));
+            return Err(injected(
+                "process died before completing the multipart upload",
+            ));
         }
         self.inner.complete().await
     }

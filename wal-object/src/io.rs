@@ -7,18 +7,22 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
-    CopyMode, CopyOptions, ObjectStore, ObjectStoreExt, PutMode, PutMultipartOptions,
-    PutOptions, PutPayload,
+    CopyMode, CopyOptions, ObjectStore, ObjectStoreExt, PutMode, PutMultipartOptions, PutOptions,
+    PutPayload,
 };
 use wal_api::{Error, SegmentId};
 
-/// Part size of multipart uploads.
+/// Default part size of multipart uploads (S3 needs at least 5 MiB but for the last part).
 pub(crate) const PART_SIZE: usize = 8 << 20;
 /// Parts uploaded at once.
 const PART_CONCURRENCY: usize = 8;
 
 /// Maps an `object_store` error into the log's error.
-pub(crate) fn map_err(op: &'static str, segment: Option<SegmentId>, e: object_store::Error) -> Error {
+pub(crate) fn map_err(
+    op: &'static str,
+    segment: Option<SegmentId>,
+    e: object_store::Error,
+) -> Error {
     match (e, segment) {
         (object_store::Error::NotFound { .. }, Some(segment)) => Error::NotFound { segment },
         (e, _) => Error::Io {
@@ -48,7 +52,9 @@ pub(crate) async fn holds(
         Ok(r) => {
             let got = r.bytes().await?;
             Ok(Some(
-                got.len() == want.len() && crc32fast::hash(&got) == crc32fast::hash(want) && got[..] == want[..],
+                got.len() == want.len()
+                    && crc32fast::hash(&got) == crc32fast::hash(want)
+                    && got[..] == want[..],
             ))
         }
         Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -63,11 +69,11 @@ pub(crate) async fn create_object(
     store: &dyn ObjectStore,
     key: &Path,
     data: Bytes,
-    multipart_threshold: usize,
+    multipart: Multipart,
     tmp: impl FnOnce() -> Path,
 ) -> object_store::Result<Created> {
-    let res = if data.len() > multipart_threshold {
-        create_multipart(store, key, data.clone(), tmp()).await
+    let res = if data.len() > multipart.threshold {
+        create_multipart(store, key, data.clone(), tmp(), multipart.part_size).await
     } else {
         store
             .put_opts(
@@ -90,6 +96,23 @@ pub(crate) async fn create_object(
     }
 }
 
+/// When and how to upload in parts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Multipart {
+    /// Objects larger than this go in parts.
+    pub(crate) threshold: usize,
+    /// Size of each part but the last.
+    pub(crate) part_size: usize,
+}
+
+impl Multipart {
+    /// Never in parts.
+    pub(crate) const NEVER: Multipart = Multipart {
+        threshold: usize::MAX,
+        part_size: PART_SIZE,
+    };
+}
+
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A process-unique suffix for temporary keys.
@@ -110,8 +133,9 @@ async fn create_multipart(
     key: &Path,
     data: Bytes,
     tmp: Path,
+    part_size: usize,
 ) -> object_store::Result<()> {
-    upload_parts(store, &tmp, data).await?;
+    upload_parts(store, &tmp, data, part_size).await?;
     let copied = store
         .copy_opts(
             &tmp,
@@ -131,14 +155,16 @@ pub(crate) async fn upload_parts(
     store: &dyn ObjectStore,
     key: &Path,
     data: Bytes,
+    part_size: usize,
 ) -> object_store::Result<()> {
+    let part_size = part_size.max(1);
     let mut up = store
         .put_multipart_opts(key, PutMultipartOptions::default())
         .await?;
     let mut parts = Vec::new();
     let mut off = 0;
     while off < data.len() {
-        let end = (off + PART_SIZE).min(data.len());
+        let end = (off + part_size).min(data.len());
         parts.push(up.put_part(PutPayload::from(data.slice(off..end))));
         off = end;
     }
@@ -156,7 +182,10 @@ pub(crate) async fn upload_parts(
 }
 
 /// Deletes `key`; a missing object counts as deleted.
-pub(crate) async fn delete_if_exists(store: &dyn ObjectStore, key: &Path) -> object_store::Result<()> {
+pub(crate) async fn delete_if_exists(
+    store: &dyn ObjectStore,
+    key: &Path,
+) -> object_store::Result<()> {
     match store.delete(key).await {
         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
         Err(e) => Err(e),

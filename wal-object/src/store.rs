@@ -13,7 +13,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use wal_api::{Capabilities, Error, Result, SegmentId, SegmentMeta, SegmentStore, SegmentWriter};
 
 use crate::chunk;
-use crate::io::{self, map_err, Created};
+use crate::io::{self, map_err, Created, Multipart};
 use crate::keys::{Key, Keys};
 
 /// Tuning of an [`ObjectStoreSegments`].
@@ -22,12 +22,15 @@ pub struct ObjectOptions {
     /// Sealed segments larger than this are uploaded in parts (then published with a
     /// copy-if-not-exists); smaller ones with one conditional put.
     pub multipart_threshold: usize,
+    /// Part size of multipart uploads (S3 needs at least 5 MiB for every part but the last).
+    pub part_size: usize,
 }
 
 impl Default for ObjectOptions {
     fn default() -> Self {
         ObjectOptions {
             multipart_threshold: 16 << 20,
+            part_size: io::PART_SIZE,
         }
     }
 }
@@ -263,7 +266,7 @@ async fn take_epoch(store: &dyn ObjectStore, keys: &Keys) -> Result<u64> {
             .unwrap_or(0);
         let next = max + 1;
         let token = Bytes::from(format!("wal-object writer epoch {next} {}", io::unique()));
-        match io::create_object(store, &keys.epoch(next), token, usize::MAX, || {
+        match io::create_object(store, &keys.epoch(next), token, Multipart::NEVER, || {
             keys.tmp("unused")
         })
         .await
@@ -484,9 +487,13 @@ impl Inner {
         let mut seq = seq;
         for _ in 0..64 {
             let key = self.keys.chunk(id, seq);
-            match io::create_object(self.store.as_ref(), &key, body.clone(), usize::MAX, || {
-                key.clone()
-            })
+            match io::create_object(
+                self.store.as_ref(),
+                &key,
+                body.clone(),
+                Multipart::NEVER,
+                || key.clone(),
+            )
             .await
             {
                 Ok(Created::Ours) => {
@@ -504,7 +511,9 @@ impl Inner {
                 Err(e) => return Err(map_err("writing a chunk of", Some(id), e)),
             }
         }
-        Err(self.fenced_error(&format!("segment {id} keeps being written by another writer")))
+        Err(self.fenced_error(&format!(
+            "segment {id} keeps being written by another writer"
+        )))
     }
 }
 
@@ -535,9 +544,9 @@ impl SegmentStore for ObjectStoreSegments {
         if seqs.contains(&0) {
             match inner.chunk_epoch(id, 0).await? {
                 Some(e) if e > inner.epoch => {
-                    return Err(inner.fenced_error(&format!(
-                        "segment {id} was created by a newer writer"
-                    )))
+                    return Err(
+                        inner.fenced_error(&format!("segment {id} was created by a newer writer"))
+                    )
                 }
                 Some(e) if e == inner.epoch => return Err(Error::AlreadyExists { segment: id }),
                 _ => {}
@@ -572,7 +581,10 @@ impl SegmentStore for ObjectStoreSegments {
             }
             None => {
                 lock(&inner.cache).remove(&id);
-                let res = inner.resolve(id).await?.ok_or(Error::NotFound { segment: id })?;
+                let res = inner
+                    .resolve(id)
+                    .await?
+                    .ok_or(Error::NotFound { segment: id })?;
                 let bytes = inner.read_resolved(id, &res, 0..u64::MAX).await?.to_vec();
                 (bytes, matches!(res, Resolved::Sealed { .. }))
             }
@@ -733,7 +745,9 @@ impl SegmentStore for ObjectStoreSegments {
             .put(&key, PutPayload::from(bytes))
             .await
             .map_err(|e| map_err("quarantining", Some(id), e))?;
-        let note = inner.keys.quarantine(id, inner.epoch, &format!("{unique}.reason"));
+        let note = inner
+            .keys
+            .quarantine(id, inner.epoch, &format!("{unique}.reason"));
         inner
             .store
             .put(&note, PutPayload::from(reason.as_bytes().to_vec()))
@@ -855,7 +869,10 @@ impl SegmentWriter for ObjectWriter {
             inner.store.as_ref(),
             &key,
             data.clone(),
-            inner.opts.multipart_threshold,
+            Multipart {
+                threshold: inner.opts.multipart_threshold,
+                part_size: inner.opts.part_size,
+            },
             tmp,
         )
         .await;
