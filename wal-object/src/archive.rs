@@ -291,11 +291,20 @@ impl Archiver {
             return Ok(a);
         }
         let bytes = src.read_all(id).await?;
-        let entry = self.describe(id, &bytes)?;
+        // Check the segment and digest it while the upload runs; a segment that fails its
+        // check is removed again and never recorded.
+        let check = {
+            let (bytes, max) = (bytes.clone(), self.inner.opts.max_payload);
+            tokio::task::spawn_blocking(move || {
+                let entry = describe(id, &bytes, max);
+                let md5 = hex(&Md5::digest(&bytes));
+                (entry, md5)
+            })
+        };
         let key = self.segment_key(id);
         let store = self.inner.store.as_ref();
         let root = self.inner.root.clone();
-        let created = io::create_object(
+        let upload = io::create_object(
             store,
             &key,
             bytes.clone(),
@@ -307,16 +316,29 @@ impl Archiver {
                 root.join("tmp")
                     .join(format!("{}-{}", id.padded(), io::unique()))
             },
-        )
-        .await
-        .map_err(|e| map_err("archiving", Some(id), e))?;
+        );
+        let (checked, created) = tokio::join!(check, upload);
+        let (entry, md5) = checked.map_err(|e| Error::Other {
+            context: format!("checking segment {id}"),
+            source: Box::new(e),
+        })?;
+        let created = created.map_err(|e| map_err("archiving", Some(id), e))?;
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                if created == Created::Ours {
+                    let _ = io::delete_if_exists(store, &key).await;
+                }
+                return Err(e);
+            }
+        };
         if created == Created::Taken {
             return Err(archive_err(
                 id,
                 "the archive already holds a different copy of this segment",
             ));
         }
-        self.verify_stored(&key, &bytes)
+        self.verify_stored(&key, &bytes, &md5)
             .await
             .map_err(|e| match e {
                 Error::NotFound { .. } => archive_err(id, "archived copy vanished"),
@@ -346,36 +368,10 @@ impl Archiver {
         Ok(out)
     }
 
-    /// Checks a sealed segment and describes it for the manifest.
-    fn describe(&self, id: SegmentId, bytes: &[u8]) -> Result<ArchivedSegment> {
-        let s = check_segment(bytes, self.inner.opts.max_payload, false)?;
-        let Some(t) = s.trailer else {
-            return Err(Error::InvalidArgument(format!(
-                "segment {id} is not sealed; only sealed segments are archived"
-            )));
-        };
-        if s.header.id != id {
-            return Err(Error::corrupt(
-                id,
-                0,
-                format!("header names segment {}", s.header.id),
-            ));
-        }
-        Ok(ArchivedSegment {
-            id,
-            base_lsn: s.header.base,
-            last_lsn: s.last_lsn,
-            records: s.records,
-            len: bytes.len() as u64,
-            crc32: crc32fast::hash(bytes),
-            body_crc: t.body_crc,
-        })
-    }
-
     /// Verifies the stored object at `key` holds exactly `bytes`: by its size and an MD5 ETag
     /// (S3 single-part objects, computed by the server from what it stored) when the store
     /// provides one, otherwise by reading it back and comparing CRC32 and bytes.
-    async fn verify_stored(&self, key: &Path, bytes: &[u8]) -> Result<()> {
+    async fn verify_stored(&self, key: &Path, bytes: &[u8], md5: &str) -> Result<()> {
         let store = self.inner.store.as_ref();
         let meta = store
             .head(key)
@@ -386,12 +382,8 @@ impl Archiver {
         }
         if let Some(tag) = meta.e_tag.as_deref() {
             let tag = tag.trim_matches('"');
-            if tag.len() == 32 && tag.bytes().all(|b| b.is_ascii_hexdigit()) {
-                let md5 = Md5::digest(bytes);
-                let hex: String = md5.iter().map(|b| format!("{b:02x}")).collect();
-                if tag.eq_ignore_ascii_case(&hex) {
-                    return Ok(());
-                }
+            if tag.len() == 32 && tag.eq_ignore_ascii_case(md5) {
+                return Ok(());
             }
         }
         match io::holds(store, key, bytes).await {
@@ -598,6 +590,36 @@ impl Archiver {
         }
         Ok(report)
     }
+}
+
+/// Checks a sealed segment and describes it for the manifest.
+fn describe(id: SegmentId, bytes: &[u8], max_payload: u32) -> Result<ArchivedSegment> {
+    let s = check_segment(bytes, max_payload, false)?;
+    let Some(t) = s.trailer else {
+        return Err(Error::InvalidArgument(format!(
+            "segment {id} is not sealed; only sealed segments are archived"
+        )));
+    };
+    if s.header.id != id {
+        return Err(Error::corrupt(
+            id,
+            0,
+            format!("header names segment {}", s.header.id),
+        ));
+    }
+    Ok(ArchivedSegment {
+        id,
+        base_lsn: s.header.base,
+        last_lsn: s.last_lsn,
+        records: s.records,
+        len: bytes.len() as u64,
+        crc32: crc32fast::hash(bytes),
+        body_crc: t.body_crc,
+    })
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 impl RetentionGate for Archiver {

@@ -93,10 +93,19 @@ fn endpoint() -> Option<(String, String, Option<Moto>)> {
     }
     // Create the bucket (an S3 CreateBucket is a bare PUT).
     let status = std::process::Command::new("curl")
-        .args(["-fsS", "-X", "PUT", "-o", "/dev/null", &format!("{ep}/wal-bench")])
+        .args([
+            "-fsS",
+            "-X",
+            "PUT",
+            "-o",
+            "/dev/null",
+            &format!("{ep}/wal-bench"),
+        ])
         .status()
         .ok()?;
-    status.success().then_some((ep, "wal-bench".into(), Some(moto)))
+    status
+        .success()
+        .then_some((ep, "wal-bench".into(), Some(moto)))
 }
 
 /// A local log whose first segment is sealed at about 64 MiB.
@@ -104,7 +113,9 @@ async fn sealed_segment() -> MemoryStore {
     let local = MemoryStore::new();
     let wal = Wal::open(
         local.clone(),
-        WalOptions::default().segment_size(SEGMENT).sync_policy(Never),
+        WalOptions::default()
+            .segment_size(SEGMENT)
+            .sync_policy(Never),
     )
     .await
     .unwrap();
@@ -117,12 +128,19 @@ async fn sealed_segment() -> MemoryStore {
     local
 }
 
-async fn durable_appends(store: Arc<dyn ObjectStore>, appenders: usize, dur: Duration) -> (f64, f64) {
+async fn durable_appends(
+    store: Arc<dyn ObjectStore>,
+    appenders: usize,
+    dur: Duration,
+) -> (f64, f64) {
     let prefix = format!("bench/log-{}", rand_u64());
     let segs = ObjectStoreSegments::open(store, &prefix).await.unwrap();
-    let wal = Wal::open(segs, WalOptions::default().sync_policy(GroupCommit::default()))
-        .await
-        .unwrap();
+    let wal = Wal::open(
+        segs,
+        WalOptions::default().sync_policy(GroupCommit::default()),
+    )
+    .await
+    .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let t0 = Instant::now();
     let mut tasks = Vec::new();
@@ -167,7 +185,10 @@ async fn main() {
         );
         return;
     };
-    println!("== wal-object benchmarks against {ep} ({} runs each, medians)", runs());
+    println!(
+        "== wal-object benchmarks against {ep} ({} runs each, medians)",
+        runs()
+    );
     let store = s3(&ep, &bucket);
     let local = sealed_segment().await;
     let id = SegmentId(1);
