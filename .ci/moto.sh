@@ -13,7 +13,7 @@ MOTO_LOG="${TMPDIR:-/tmp}/moto-$MOTO_PORT.log"
 MOTO_PID=$!
 trap 'kill "$MOTO_PID" 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
-    if curl -fsS -o /dev/null "http://127.0.0.1:$MOTO_PORT/moto-api/"; then
+    if curl -fsS -o /dev/null "http://127.0.0.1:$MOTO_PORT/moto-api/" 2>/dev/null; then
         break
     fi
     if ! kill -0 "$MOTO_PID" 2>/dev/null; then

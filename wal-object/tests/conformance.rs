@@ -139,10 +139,14 @@ mod s3 {
     use std::time::Duration;
 
     /// The moto/MinIO endpoint and bucket, if configured.
-    pub(crate) fn endpoint() -> Option<(String, String)> {
+    pub(super) fn endpoint() -> Option<(String, String)> {
         let ep = std::env::var("WAL_TEST_S3_ENDPOINT").ok()?;
         let bucket = std::env::var("WAL_TEST_S3_BUCKET").ok()?;
         (!ep.is_empty() && !bucket.is_empty()).then_some((ep, bucket))
+    }
+
+    pub(super) fn make_store() -> (Arc<dyn ObjectStore>, Option<tempfile::TempDir>) {
+        make()
     }
 
     fn make() -> (Arc<dyn ObjectStore>, Option<tempfile::TempDir>) {
@@ -195,4 +199,87 @@ mod s3 {
         let Some(f) = factory() else { return };
         f
     });
+
+    /// S3-specific checks beyond the kit, against the same server.
+    mod extra {
+        use super::super::*;
+        use object_store::path::Path;
+        use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+        use wal_api::{Lsn, Wal, WalOptions};
+        use wal_object::Archiver;
+
+        fn rt() -> tokio::runtime::Runtime {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap()
+        }
+
+        /// The fence relies on the server refusing a second `PutMode::Create`.
+        #[test]
+        fn s3_conditional_create_is_enforced() {
+            if super::endpoint().is_none() {
+                println!("skipped: no S3 endpoint");
+                return;
+            }
+            rt().block_on(async {
+                let (store, _) = super::make_store();
+                let key = Path::from(format!("{}/once", unique_prefix("s3-extra")));
+                let create = || PutOptions::from(PutMode::Create);
+                store
+                    .put_opts(&key, PutPayload::from_static(b"first"), create())
+                    .await
+                    .unwrap();
+                let second = store
+                    .put_opts(&key, PutPayload::from_static(b"second"), create())
+                    .await;
+                assert!(
+                    matches!(second, Err(object_store::Error::AlreadyExists { .. })),
+                    "{second:?}"
+                );
+                let got = store.get(&key).await.unwrap().bytes().await.unwrap();
+                assert_eq!(&got[..], b"first");
+            });
+        }
+
+        /// A second writer fences the first on S3, and the archiver round-trips a segment.
+        #[test]
+        fn s3_fencing_and_archive_round_trip() {
+            if super::endpoint().is_none() {
+                println!("skipped: no S3 endpoint");
+                return;
+            }
+            rt().block_on(async {
+                let (store, _) = super::make_store();
+                let prefix = unique_prefix("s3-extra");
+                let a = ObjectStoreSegments::open(store.clone(), &prefix)
+                    .await
+                    .unwrap();
+                let wal_a = Wal::open(a, WalOptions::default().segment_size(2048))
+                    .await
+                    .unwrap();
+                for i in 0..200u32 {
+                    wal_a
+                        .append(format!("record {i}").as_bytes())
+                        .await
+                        .unwrap();
+                }
+                let b = ObjectStoreSegments::open(store.clone(), &prefix)
+                    .await
+                    .unwrap();
+                assert!(wal_a.append(b"late").await.is_err());
+                let wal_b = Wal::open(b.clone(), WalOptions::default()).await.unwrap();
+                assert!(wal_b.written_lsn() >= Lsn(80));
+                let archiver = Archiver::open(store.clone(), &format!("{prefix}/archive"))
+                    .await
+                    .unwrap();
+                let done = archiver.archive_sealed(&b).await.unwrap();
+                assert!(done.len() >= 2, "{done:?}");
+                let got = archiver.read(Lsn(1)..Lsn(21)).await.unwrap();
+                assert_eq!(got.len(), 20);
+                assert_eq!(&got[4].data[..], b"record 4");
+            });
+        }
+    }
 }
