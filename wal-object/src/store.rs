@@ -48,6 +48,34 @@ impl Default for ObjectOptions {
 /// checks after every write that no newer epoch exists and fails with
 /// [`Error::Fenced`] otherwise, acknowledging nothing more; a writer whose next chunk key is
 /// already taken is fenced as well. Clones share the epoch and the open segments.
+///
+/// # Layout under the prefix
+///
+/// ```text
+/// epoch/<epoch>                   one object per writer that opened the prefix
+/// chunks/<segment>/<seq>          the bytes one sync made durable (unsealed segments)
+/// segments/<segment>/<epoch>      a sealed segment, byte for byte
+/// quarantine/<segment>/<epoch>-…  segments moved aside by recovery (and a `.reason` note)
+/// tmp/…                           multipart uploads before they are published
+/// ```
+///
+/// Every number is 20 zero-padded decimal digits and parsed strictly; other keys are ignored.
+/// A chunk object is: magic `WCHK`, format version (u16), reserved (u16), writer epoch (u64),
+/// start offset (u64), data length (u64), CRC32 of those fields (u32), the data, CRC32 of the
+/// data (u32), all little-endian. A segment is rebuilt from chunk 0 on: each chunk cuts the
+/// segment at its start offset and appends its data; a missing or torn chunk ends it; a chunk
+/// from an older epoch than one already applied (written by a fenced writer) is skipped. A
+/// sealed object wins over chunks of the same or an older epoch. A segment from an older epoch
+/// than a segment before it was made by a fenced writer and is not listed.
+///
+/// # Limits
+/// - An open segment's bytes are held in memory (up to the segment size) so that reads see
+///   every appended byte; unsynced bytes survive only as long as this process.
+/// - Every sync costs a conditional put and a fence check (one HEAD); group commit shares them.
+/// - `delete` is as durable as the object store's delete (`LocalFileSystem` does not fsync
+///   its directory after a delete).
+/// - A fenced writer checks the fence before deleting, but a delete racing with the takeover
+///   can still land; object stores offer no conditional delete.
 #[derive(Clone)]
 pub struct ObjectStoreSegments {
     inner: Arc<Inner>,
