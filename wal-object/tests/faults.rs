@@ -450,3 +450,81 @@ fn fenced_writer_reports_fenced_error() {
         assert_eq!(lsn.0, got.len() as u64 + 1);
     });
 }
+
+/// Every write lands and then reports a failure (`kind` picks timeout or `AlreadyExists`):
+/// reading back resolves each one, so every append is acknowledged and recovered.
+fn ambiguous_writes_resolve_by_reading_back(cfg: FaultConfig) {
+    rt().block_on(async {
+        let mem: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let failing = FailingObjectStore::new(mem.clone(), cfg);
+        let store = ObjectStoreSegments::open(Arc::new(failing.clone()), "log")
+            .await
+            .unwrap();
+        let wal = Wal::open(store, small_segments()).await.unwrap();
+        for i in 0..60 {
+            assert_eq!(wal.append(&record("X", i)).await.unwrap(), Lsn(i + 1));
+        }
+        assert!(wal.segments().len() > 2, "seals happened");
+        wal.close().await.unwrap();
+        assert!(failing.stats().faults() > 60, "{:?}", failing.stats());
+        let wal = Wal::open(
+            ObjectStoreSegments::open(mem, "log").await.unwrap(),
+            WalOptions::default(),
+        )
+        .await
+        .unwrap();
+        let got = all_records(&wal).await;
+        assert_eq!(got.len(), 60);
+        assert_eq!(got[59].1, record("X", 59));
+    });
+}
+
+#[test]
+fn timeouts_after_writes_land_are_resolved_by_reading_back() {
+    ambiguous_writes_resolve_by_reading_back(FaultConfig {
+        fail_after: 1000,
+        ..Default::default()
+    });
+}
+
+#[test]
+fn already_exists_after_a_retry_is_resolved_by_reading_back() {
+    ambiguous_writes_resolve_by_reading_back(FaultConfig {
+        already_exists_after_retry: 1000,
+        ..Default::default()
+    });
+}
+
+#[test]
+fn writes_that_never_land_are_never_acknowledged() {
+    rt().block_on(async {
+        let mem: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let failing = FailingObjectStore::new(
+            mem.clone(),
+            FaultConfig {
+                fail_before: 1000,
+                ..Default::default()
+            },
+        );
+        failing.set_enabled(false);
+        let store = ObjectStoreSegments::open(Arc::new(failing.clone()), "log")
+            .await
+            .unwrap();
+        let wal = Wal::open(store, small_segments()).await.unwrap();
+        wal.append(b"kept").await.unwrap();
+        // From now on every request fails before it lands (503s).
+        failing.set_enabled(true);
+        assert!(wal.append(b"never").await.is_err());
+        assert!(wal.append(b"never either").await.is_err(), "poisoned");
+        assert!(ObjectStoreSegments::open(Arc::new(failing.clone()), "log")
+            .await
+            .is_err());
+        drop(wal);
+        failing.set_enabled(false);
+        let s = ObjectStoreSegments::open(Arc::new(failing), "log")
+            .await
+            .unwrap();
+        let wal = Wal::open(s, WalOptions::default()).await.unwrap();
+        assert_eq!(all_records(&wal).await, vec![(Lsn(1), b"kept".to_vec())]);
+    });
+}
