@@ -108,8 +108,8 @@ mod in_memory {
     wal_testkit::conformance_tests!(Factory {
         kind: "memory",
         make,
-        crash_budget: 400,
-        model_cases: 64,
+        crash_budget: 1200,
+        model_cases: 256,
     });
 }
 
