@@ -24,9 +24,34 @@ use wal_api::{
 };
 use wal_memory::MemoryStore;
 use wal_object::{
-    read_through, Archiver, ArchiverOptions, FailingObjectStore, FaultConfig, ObjectOptions,
-    ObjectStoreSegments,
+    read_through, Archiver, ArchiverOptions, FailingObjectStore, FaultConfig, FaultStats,
+    ObjectOptions, ObjectStoreSegments,
 };
+
+fn add(total: &mut FaultStats, s: FaultStats) {
+    total.ops += s.ops;
+    total.failed_before += s.failed_before;
+    total.failed_after += s.failed_after;
+    total.already_exists += s.already_exists;
+    total.multipart_crashes += s.multipart_crashes;
+    total.corrupted += s.corrupted;
+    total.slow_lists += s.slow_lists;
+}
+
+fn breakdown(s: &FaultStats) -> String {
+    format!(
+        "{} ops: {} failed before landing (503/reset), {} timeouts after landing, {} \
+         AlreadyExists after retry, {} multipart uploads died part-way, {} corrupted writes, \
+         {} slow listings",
+        s.ops,
+        s.failed_before,
+        s.failed_after,
+        s.already_exists,
+        s.multipart_crashes,
+        s.corrupted,
+        s.slow_lists
+    )
+}
 
 const SCHEDULES: u64 = 1000;
 
@@ -230,7 +255,7 @@ struct BackendRun {
     lost: u64,
     phantom: u64,
     partial: u64,
-    faults: u64,
+    faults: FaultStats,
 }
 
 async fn backend_schedule(seed: u64) -> BackendRun {
@@ -274,7 +299,7 @@ async fn backend_schedule(seed: u64) -> BackendRun {
     }
     // Final recovery with the faults off.
     failing.set_enabled(false);
-    out.faults = failing.stats().faults();
+    out.faults = failing.stats();
     let store = ObjectStoreSegments::open(mem.clone(), "log").await.unwrap();
     if let Err(e) = check_whole(&store).await {
         eprintln!("seed {seed}: {e}");
@@ -296,7 +321,8 @@ async fn backend_schedule(seed: u64) -> BackendRun {
 #[test]
 fn backend_fault_schedules_lose_no_acknowledged_record() {
     let rt = rt();
-    let (mut acked, mut lost, mut phantom, mut partial, mut faults) = (0, 0, 0, 0, 0);
+    let (mut acked, mut lost, mut phantom, mut partial) = (0, 0, 0, 0);
+    let mut faults = FaultStats::default();
     for seed in 0..SCHEDULES {
         let r = rt.block_on(backend_schedule(seed));
         assert_eq!(
@@ -308,16 +334,19 @@ fn backend_fault_schedules_lose_no_acknowledged_record() {
         lost += r.lost;
         phantom += r.phantom;
         partial += r.partial;
-        faults += r.faults;
+        add(&mut faults, r.faults);
     }
     println!(
-        "backend: {SCHEDULES} fault schedules, {faults} faults injected, {acked} records \
-         acknowledged, acknowledged lost: {lost}, phantom: {phantom}, partial segments seen: {partial}"
+        "backend: {SCHEDULES} fault schedules, {} faults injected, {acked} records \
+         acknowledged, acknowledged lost: {lost}, phantom: {phantom}, partial segments seen: {partial}",
+        faults.faults()
     );
+    println!("backend faults: {}", breakdown(&faults));
     assert!(
-        faults > SCHEDULES,
+        faults.faults() > SCHEDULES,
         "the schedules must actually inject faults"
     );
+    assert!(faults.multipart_crashes > 0 && faults.already_exists > 0 && faults.failed_after > 0);
 }
 
 #[derive(Default)]
@@ -326,7 +355,7 @@ struct ArchiveRun {
     bad_reported: u64,
     lost: u64,
     errors: u64,
-    faults: u64,
+    faults: FaultStats,
 }
 
 async fn archive_schedule(seed: u64) -> ArchiveRun {
@@ -373,7 +402,7 @@ async fn archive_schedule(seed: u64) -> ArchiveRun {
         wal.truncate_prefix(wal.written_lsn()).await.unwrap();
     }
     failing.set_enabled(false);
-    out.faults = failing.stats().faults();
+    out.faults = failing.stats();
     // Every segment reported archived verifies in the object store (read without faults),
     // also after reloading the manifest from storage.
     let fresh = Archiver::open(mem.clone(), "archive").await.unwrap();
@@ -407,7 +436,8 @@ async fn archive_schedule(seed: u64) -> ArchiveRun {
 #[test]
 fn archiver_fault_schedules_report_only_verified_copies() {
     let rt = rt();
-    let (mut reported, mut bad, mut lost, mut errors, mut faults) = (0, 0, 0, 0, 0);
+    let (mut reported, mut bad, mut lost, mut errors) = (0, 0, 0, 0);
+    let mut faults = FaultStats::default();
     for seed in 0..SCHEDULES {
         let r = rt.block_on(archive_schedule(seed));
         assert_eq!((r.bad_reported, r.lost), (0, 0), "seed {seed}: bad, lost");
@@ -415,13 +445,16 @@ fn archiver_fault_schedules_report_only_verified_copies() {
         bad += r.bad_reported;
         lost += r.lost;
         errors += r.errors;
-        faults += r.faults;
+        add(&mut faults, r.faults);
     }
     println!(
-        "archiver: {SCHEDULES} fault schedules, {faults} faults injected, {errors} archive \
+        "archiver: {SCHEDULES} fault schedules, {} faults injected, {errors} archive \
          passes failed, {reported} segments reported archived, reported but failing \
-         verification: {bad}, acknowledged lost: {lost}"
+         verification: {bad}, acknowledged lost: {lost}",
+        faults.faults()
     );
+    println!("archiver faults: {}", breakdown(&faults));
+    assert!(faults.corrupted > 0 && faults.multipart_crashes > 0);
     assert!(reported > SCHEDULES && errors > 0);
 }
 
