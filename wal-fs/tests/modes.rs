@@ -61,9 +61,10 @@ async fn every_sync_mode_keeps_acknowledged_records() {
             let image = copy_dir(dir.path());
             wal.close().await.unwrap();
             drop(wal);
+            // Close seals the tail: trailer appended, zero fill released.
             assert_eq!(
                 std::fs::metadata(&path).unwrap().len(),
-                active.len,
+                active.len + wal_api::format::TRAILER_LEN as u64,
                 "{mode:?}: zero fill not released on close"
             );
             for d in [dir.path(), image.path()] {

@@ -70,6 +70,13 @@ async fn close_and_reopen<F: StoreFactory>(
     open(f.reopen(g).await, opts).await
 }
 
+/// Stops a log without closing it: everything is synced, the tail stays unsealed (as after a
+/// crash once the last sync landed). Cases that tear or corrupt the active segment start here.
+async fn stop_unsealed<S: SegmentStore>(wal: Wal<S>) {
+    wal.sync().await.expect("sync");
+    drop(wal);
+}
+
 /// Raw bytes of a segment through `tamper` (None when unsupported).
 async fn raw<F: StoreFactory>(f: &F, g: &F::Guard, id: SegmentId) -> Option<Vec<u8>> {
     let mut copy = Vec::new();
@@ -328,6 +335,25 @@ pub async fn wal_rotation_seals_segments<F: StoreFactory>(f: Arc<F>) -> Outcome 
     Outcome::Passed
 }
 
+/// A clean close seals the tail; the next open starts a fresh segment after it.
+pub async fn wal_clean_close_seals_the_tail<F: StoreFactory>(f: Arc<F>) -> Outcome {
+    let (g, s) = f.build().await;
+    let wal = open(s, WalOptions::default()).await;
+    let want = fill(&wal, 1, 10, 40).await;
+    let wal = close_and_reopen(&*f, &g, wal, WalOptions::default()).await;
+    let segs = wal.segments();
+    assert_eq!(segs.len(), 2, "{segs:?}");
+    assert!(segs[0].sealed && !segs[1].sealed);
+    assert_eq!(segs[1].base, Lsn(11));
+    assert_eq!(wal.recovery_report().torn_bytes, 0);
+    assert_eq!(wal.verify().await.expect("verify"), 10);
+    // Closing a log with an empty tail does not pile up empty segments.
+    let wal = close_and_reopen(&*f, &g, wal, WalOptions::default()).await;
+    assert_eq!(wal.segments().len(), 2);
+    assert_records(&collect(&wal, Lsn(1)..).await, 1, &want);
+    Outcome::Passed
+}
+
 /// Close and reopen recovers every record and continues the LSNs.
 pub async fn wal_reopen_recovers_everything<F: StoreFactory>(f: Arc<F>) -> Outcome {
     let (g, s) = f.build().await;
@@ -392,8 +418,7 @@ pub async fn wal_torn_tail_every_byte_recovers<F: StoreFactory>(f: Arc<F>) -> Ou
     let (g, s) = f.build().await;
     let wal = open(s, WalOptions::default()).await;
     let want = fill(&wal, 1, 5, 40).await;
-    wal.close().await.expect("close");
-    drop(wal);
+    stop_unsealed(wal).await;
     let s = f.reopen(&g).await;
     let id = last_segment(&s).await;
     drop(s);
@@ -412,13 +437,12 @@ pub async fn wal_torn_tail_every_byte_recovers<F: StoreFactory>(f: Arc<F>) -> Ou
         assert_eq!(wal.recovery_report().torn_bytes, (cut - start) as u64);
         assert_records(&collect(&wal, Lsn(1)..).await, 1, &want[..4]);
         assert_eq!(wal.append(b"again").await.expect("append"), Lsn(5));
-        wal.close().await.expect("close");
-        drop(wal);
+        stop_unsealed(wal).await;
         let wal = open(f.reopen(&g).await, WalOptions::default()).await;
         let got = collect(&wal, Lsn(1)..).await;
         assert_eq!(got.len(), 5);
         assert_eq!(&got[4].data[..], b"again");
-        wal.close().await.expect("close");
+        stop_unsealed(wal).await;
     }
     Outcome::Passed
 }
@@ -428,8 +452,7 @@ pub async fn wal_zero_filled_tail_is_clean<F: StoreFactory>(f: Arc<F>) -> Outcom
     let (g, s) = f.build().await;
     let wal = open(s, WalOptions::default()).await;
     let mut want = fill(&wal, 1, 10, 40).await;
-    wal.close().await.expect("close");
-    drop(wal);
+    stop_unsealed(wal).await;
     let s = f.reopen(&g).await;
     let id = last_segment(&s).await;
     drop(s);
@@ -468,8 +491,7 @@ pub async fn wal_corrupt_tail_frame_before_good_is_corruption<F: StoreFactory>(
     let (g, s) = f.build().await;
     let wal = open(s, WalOptions::default()).await;
     let want = fill(&wal, 1, 5, 40).await;
-    wal.close().await.expect("close");
-    drop(wal);
+    stop_unsealed(wal).await;
     let s = f.reopen(&g).await;
     let id = last_segment(&s).await;
     drop(s);
@@ -1089,8 +1111,7 @@ pub async fn wal_recovery_is_idempotent<F: StoreFactory>(f: Arc<F>) -> Outcome {
     let (g, s) = f.build().await;
     let wal = open(s, WalOptions::default()).await;
     fill(&wal, 1, 20, 40).await;
-    wal.close().await.expect("close");
-    drop(wal);
+    stop_unsealed(wal).await;
     let s = f.reopen(&g).await;
     let id = last_segment(&s).await;
     drop(s);

@@ -141,6 +141,7 @@ macro_rules! conformance_tests {
             wal_record_too_large_is_rejected,
             wal_rotation_seals_segments,
             wal_reopen_recovers_everything,
+            wal_clean_close_seals_the_tail,
             wal_read_range_bounds,
             wal_read_below_first_is_trimmed,
             wal_torn_tail_every_byte_recovers,

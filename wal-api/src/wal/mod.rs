@@ -74,8 +74,9 @@ struct WriteState {
     base: Lsn,
     /// Segment length including buffered bytes.
     len: u64,
-    /// CRC of the bytes already handed to the writer.
-    body_crc: u32,
+    /// CRC of the bytes already handed to the writer; `None` after recovery until the segment
+    /// is sealed (then it is computed from the store, so opening never pays for it).
+    body_crc: Option<u32>,
     records: u64,
     next: Lsn,
     buf: Vec<u8>,
@@ -86,6 +87,8 @@ pub(crate) struct Inner<S> {
     pub(crate) opts: WalOptions,
     state: Mutex<WriteState>,
     pub(crate) table: RwLock<Table>,
+    /// Mirrors `Table::epoch` so readers check it without the lock.
+    pub(crate) epoch: AtomicU64,
     written: AtomicU64,
     flushed: AtomicU64,
     durable: AtomicU64,
@@ -169,6 +172,7 @@ impl<S: SegmentStore> Wal<S> {
                 segs: rec.segs,
                 epoch: 0,
             }),
+            epoch: AtomicU64::new(0),
             written: AtomicU64::new(last.0),
             flushed: AtomicU64::new(last.0),
             durable: AtomicU64::new(last.0),
@@ -393,7 +397,8 @@ impl<S: SegmentStore> Wal<S> {
         self.inner.rotate_locked(&mut st).await
     }
 
-    /// Syncs everything and closes the log. Later calls on any clone return
+    /// Syncs everything, seals the active segment if it holds records (so the next open need
+    /// not scan it), and closes the log. Later calls on any clone return
     /// [`Error::Closed`]; waiters and tails end.
     pub async fn close(&self) -> Result<()> {
         let inner = &*self.inner;
@@ -404,7 +409,11 @@ impl<S: SegmentStore> Wal<S> {
         }
         let mut result = Ok(());
         if !inner.poisoned.load(Ordering::SeqCst) {
-            if let Err(e) = inner.flush_locked(&mut st).await {
+            if st.records > 0 {
+                // Seal the tail: the next open then checks only headers and trailers instead
+                // of scanning it, and starts a fresh segment.
+                result = inner.seal_locked(&mut st).await;
+            } else if let Err(e) = inner.flush_locked(&mut st).await {
                 result = Err(e);
             } else if let Some(w) = st.writer.clone() {
                 let target = st.next.prev();
@@ -522,9 +531,11 @@ impl<S: SegmentStore> Inner<S> {
         if let Err(e) = w.append(&st.buf).await {
             return Err(self.poison("appending to the active segment", e));
         }
-        let mut h = crc32fast::Hasher::new_with_initial(st.body_crc);
-        h.update(&st.buf);
-        st.body_crc = h.finalize();
+        if let Some(crc) = st.body_crc {
+            let mut h = crc32fast::Hasher::new_with_initial(crc);
+            h.update(&st.buf);
+            st.body_crc = Some(h.finalize());
+        }
         st.buf.clear();
         let last = st.next.prev();
         if let Ok(mut t) = self.table.write() {
@@ -546,27 +557,7 @@ impl<S: SegmentStore> Inner<S> {
 
     /// Seals the active segment (trailer + seal) and durably creates the next one.
     async fn rotate_locked(&self, st: &mut WriteState) -> Result<()> {
-        self.flush_locked(st).await?;
-        let Some(w) = st.writer.clone() else {
-            return Err(Error::Closed);
-        };
-        let last = st.next.prev();
-        let trailer = Trailer {
-            last_lsn: last,
-            records: st.records,
-            body_len: st.len,
-            body_crc: st.body_crc,
-        }
-        .encode();
-        if let Err(e) = w.append(&trailer).await {
-            return Err(self.poison("writing a seal trailer", e));
-        }
-        let t0 = Instant::now();
-        if let Err(e) = w.seal().await {
-            return Err(self.poison("sealing a segment", e));
-        }
-        self.mark_durable(last, t0.elapsed());
-        let sealed_len = st.len + TRAILER_LEN as u64;
+        self.seal_locked(st).await?;
         let id = st.seg.next();
         let header = SegmentHeader { id, base: st.next }.encode();
         let new = match self.store.create(id, &header).await {
@@ -574,10 +565,6 @@ impl<S: SegmentStore> Inner<S> {
             Err(e) => return Err(self.poison("creating the next segment", e)),
         };
         if let Ok(mut t) = self.table.write() {
-            if let Some(s) = t.segs.last_mut() {
-                s.len = sealed_len;
-                s.sealed = true;
-            }
             t.segs.push(SegInfo {
                 id,
                 base: st.next,
@@ -589,10 +576,55 @@ impl<S: SegmentStore> Inner<S> {
         st.seg = id;
         st.base = st.next;
         st.len = SEGMENT_HEADER_LEN as u64;
-        st.body_crc = crc32fast::hash(&header);
+        st.body_crc = Some(crc32fast::hash(&header));
         st.records = 0;
         self.counters.rotations.fetch_add(1, Ordering::Relaxed);
         self.durable_tx.send_replace(self.durable());
+        Ok(())
+    }
+
+    /// Flushes, writes the trailer and seals the active segment; afterwards `st.writer` must
+    /// not be appended to.
+    async fn seal_locked(&self, st: &mut WriteState) -> Result<()> {
+        self.flush_locked(st).await?;
+        let Some(w) = st.writer.clone() else {
+            return Err(Error::Closed);
+        };
+        let last = st.next.prev();
+        let body_crc = match st.body_crc {
+            Some(crc) => crc,
+            None => match self.store.read(st.seg, 0..st.len).await {
+                Ok(b) if b.len() as u64 == st.len => crc32fast::hash(&b),
+                Ok(_) => {
+                    let e = Error::corrupt(st.seg, st.len, "segment shorter than written");
+                    return Err(self.poison("reading back a segment to seal it", e));
+                }
+                Err(e) => return Err(self.poison("reading back a segment to seal it", e)),
+            },
+        };
+        let trailer = Trailer {
+            last_lsn: last,
+            records: st.records,
+            body_len: st.len,
+            body_crc,
+        }
+        .encode();
+        if let Err(e) = w.append(&trailer).await {
+            return Err(self.poison("writing a seal trailer", e));
+        }
+        let t0 = Instant::now();
+        if let Err(e) = w.seal().await {
+            return Err(self.poison("sealing a segment", e));
+        }
+        self.mark_durable(last, t0.elapsed());
+        let sealed_len = st.len + TRAILER_LEN as u64;
+        if let Ok(mut t) = self.table.write() {
+            if let Some(s) = t.segs.last_mut() {
+                s.len = sealed_len;
+                s.sealed = true;
+            }
+        }
+        st.len = sealed_len;
         Ok(())
     }
 

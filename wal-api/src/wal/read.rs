@@ -104,6 +104,9 @@ impl<S: SegmentStore> Wal<S> {
 struct Position {
     id: SegmentId,
     off: u64,
+    /// Readable length last seen in the table. Bytes below it never change (truncation bumps
+    /// the epoch, which drops the position), so the table is consulted again only past it.
+    len: u64,
 }
 
 /// Reads frames of one segment after another, yielding records in LSN order.
@@ -124,7 +127,7 @@ enum Step {
 
 impl<S: SegmentStore> Cursor<S> {
     fn new(inner: Arc<Inner<S>>, next: Lsn) -> Self {
-        let epoch = inner.table.read().map(|t| t.epoch).unwrap_or(0);
+        let epoch = inner.epoch.load(std::sync::atomic::Ordering::SeqCst);
         Cursor {
             inner,
             next,
@@ -179,7 +182,7 @@ impl<S: SegmentStore> Cursor<S> {
     }
 
     fn check_epoch(&mut self) -> Result<()> {
-        let epoch = self.inner.table.read().map(|t| t.epoch).unwrap_or(0);
+        let epoch = self.inner.epoch.load(std::sync::atomic::Ordering::SeqCst);
         if epoch != self.epoch {
             self.epoch = epoch;
             self.pos = None;
@@ -213,6 +216,7 @@ impl<S: SegmentStore> Cursor<S> {
             self.pos = Some(Position {
                 id: s.id,
                 off: SEGMENT_HEADER_LEN as u64,
+                len: 0,
             });
             self.chunk = Bytes::new();
         }
@@ -232,14 +236,21 @@ impl<S: SegmentStore> Cursor<S> {
             return Ok(Step::Exhausted);
         };
         let (id, off) = (pos.id, pos.off);
-        let Some((len, sealed, next_id)) = self.seg_state(id) else {
-            // Removed under us (prefix truncation): seek again, which reports the trim.
-            self.pos = None;
-            self.seek()?;
-            return Ok(Step::Progress);
-        };
+        let mut len = pos.len;
         if off >= len {
-            return self.next_segment(sealed, next_id);
+            let Some(state) = self.seg_state(id) else {
+                // Removed under us (prefix truncation): seek again, which reports the trim.
+                self.pos = None;
+                self.seek()?;
+                return Ok(Step::Progress);
+            };
+            len = state.0;
+            if let Some(p) = &mut self.pos {
+                p.len = state.0;
+            }
+            if off >= len {
+                return self.next_segment(state.1, state.2);
+            }
         }
         let avail = match self.ensure(id, off, FRAME_HEADER_LEN as u64, len).await {
             Ok(a) => a,
@@ -324,6 +335,7 @@ impl<S: SegmentStore> Cursor<S> {
                 self.pos = Some(Position {
                     id: n,
                     off: SEGMENT_HEADER_LEN as u64,
+                    len: 0,
                 });
                 self.chunk = Bytes::new();
                 Ok(Step::Progress)

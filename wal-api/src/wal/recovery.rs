@@ -42,7 +42,8 @@ pub(crate) struct Tail {
     pub(crate) id: SegmentId,
     pub(crate) base: Lsn,
     pub(crate) len: u64,
-    pub(crate) body_crc: u32,
+    /// CRC of the segment's bytes so far; `None` until needed (computed at seal).
+    pub(crate) body_crc: Option<u32>,
     pub(crate) records: u64,
     pub(crate) next: Lsn,
 }
@@ -57,8 +58,8 @@ struct Found {
     info: SegInfo,
     last_lsn: Lsn,
     records: u64,
-    /// Body CRC of the good bytes (only for fully scanned segments).
-    body_crc: u32,
+    /// Body CRC of the good bytes, when known (computed lazily for the tail).
+    body_crc: Option<u32>,
 }
 
 enum Verdict {
@@ -95,16 +96,7 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
         let m = metas[i];
         let is_last = i + 1 == n;
         let expected = segs.last().map(|f| (f.last_lsn.next(), f.info.id));
-        let verdict = check_segment(
-            store,
-            m,
-            is_last || full,
-            is_last,
-            expected,
-            max_payload,
-            mode,
-        )
-        .await?;
+        let verdict = check_segment(store, m, full, is_last, expected, max_payload, mode).await?;
         match verdict {
             Verdict::Good(f) => {
                 if is_last && f.info.sealed && m.len > f.info.len {
@@ -176,7 +168,7 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
                             w.sync().await?;
                             f.info.sealed = false;
                             let crc = crc32fast::hash(&bytes[..end]);
-                            f.body_crc = crc;
+                            f.body_crc = Some(crc);
                             segs.push(f);
                             let last = segs.len() - 1;
                             let info = segs[last].info;
@@ -209,7 +201,7 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
     let tail = match tail_open {
         Some((h, cut, torn)) => {
             let f = segs.last();
-            let (records, last, crc) = f.map_or((0, h.base.prev(), 0), |f| {
+            let (records, last, crc) = f.map_or((0, h.base.prev(), None), |f| {
                 (f.records, f.last_lsn, f.body_crc)
             });
             let w = store.open_tail(h.id, cut).await?;
@@ -287,7 +279,7 @@ async fn finish<S: SegmentStore>(
                 id,
                 base,
                 len: SEGMENT_HEADER_LEN as u64,
-                body_crc: crc32fast::hash(&header),
+                body_crc: Some(crc32fast::hash(&header)),
                 records: 0,
                 next: base,
             }
@@ -311,7 +303,7 @@ async fn last_lsn_of_sealed<S: SegmentStore>(store: &S, s: &SegInfo) -> Result<L
 async fn check_segment<S: SegmentStore>(
     store: &S,
     m: SegmentMeta,
-    scan_all: bool,
+    verify_all: bool,
     is_last: bool,
     expected: Option<(Lsn, SegmentId)>,
     max_payload: u32,
@@ -355,23 +347,27 @@ async fn check_segment<S: SegmentStore>(
             });
         }
     }
-    if !scan_all {
-        // Sealed, not last, not verified in full: header and trailer only.
+    if !verify_all {
+        // Not verified in full: a sealed segment is checked by header and trailer only (its
+        // frames are checked when read). The last segment without a valid trailer at its end
+        // is scanned below to find where it ends.
         let bad = |reason: &str| Verdict::Bad {
             offset: m.len.saturating_sub(TRAILER_LEN as u64),
             reason: reason.to_string(),
             prefix: None,
             torn: false,
         };
-        if m.len < (SEGMENT_HEADER_LEN + TRAILER_LEN) as u64 {
-            return Ok(bad("segment too short to be sealed"));
-        }
-        let t = store.read(m.id, m.len - TRAILER_LEN as u64..m.len).await?;
-        return Ok(match Trailer::decode(&t) {
+        let trailer = if m.len >= (SEGMENT_HEADER_LEN + TRAILER_LEN) as u64 {
+            let t = store.read(m.id, m.len - TRAILER_LEN as u64..m.len).await?;
+            Trailer::decode(&t)
+        } else {
+            None
+        };
+        match trailer {
             Some(t)
                 if t.body_len + TRAILER_LEN as u64 == m.len && t.last_lsn >= header.base.prev() =>
             {
-                Verdict::Good(Found {
+                return Ok(Verdict::Good(Found {
                     info: SegInfo {
                         id: m.id,
                         base: header.base,
@@ -380,11 +376,16 @@ async fn check_segment<S: SegmentStore>(
                     },
                     last_lsn: t.last_lsn,
                     records: t.records,
-                    body_crc: t.body_crc,
-                })
+                    body_crc: Some(t.body_crc),
+                }));
             }
-            _ => bad("segment is not the last one but has no valid seal trailer"),
-        });
+            _ if !is_last => {
+                return Ok(bad(
+                    "segment is not the last one but has no valid seal trailer",
+                ));
+            }
+            _ => {}
+        }
     }
     let bytes = store.read_all(m.id).await?;
     let skip = mode == RecoveryMode::SkipCorrupted;
@@ -399,7 +400,8 @@ async fn check_segment<S: SegmentStore>(
         },
         last_lsn: scan.last_lsn,
         records: scan.records,
-        body_crc: crc32fast::hash(&bytes[..scan.end as usize]),
+        // Only the tail needs it (to seal later); the engine computes it when it seals.
+        body_crc: None,
     };
     let _ = store; // reads done
                    // A sealed segment ends with its trailer (the scan allows zeros after it).

@@ -36,6 +36,7 @@ impl<S: SegmentStore> Wal<S> {
             if let Ok(mut t) = inner.table.write() {
                 t.segs.retain(|s| s.id != id);
                 t.epoch += 1;
+                inner.epoch.fetch_add(1, Ordering::SeqCst);
             }
         }
         Ok(inner.first_lsn())
@@ -97,7 +98,7 @@ impl<S: SegmentStore> Wal<S> {
         st.seg = target.id;
         st.base = target.base;
         st.len = cut;
-        st.body_crc = body_crc;
+        st.body_crc = Some(body_crc);
         st.records = records;
         st.next = lsn.next();
         st.buf.clear();
@@ -108,6 +109,7 @@ impl<S: SegmentStore> Wal<S> {
                 s.sealed = false;
             }
             t.epoch += 1;
+            inner.epoch.fetch_add(1, Ordering::SeqCst);
         }
         inner.written.store(lsn.0, Ordering::SeqCst);
         inner.flushed.store(lsn.0, Ordering::SeqCst);

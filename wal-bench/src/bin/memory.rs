@@ -91,12 +91,63 @@ async fn group_commit(appenders: usize, dur: Duration) -> (f64, f64) {
     (rate(total, elapsed), stats.records_per_sync())
 }
 
+/// Writes `n` x 100 B records (closed log), then times reopen + replay against a raw CRC scan
+/// of the same frames. Returns (replay seconds, raw scan seconds).
+async fn replay(n: u64) -> (f64, f64) {
+    use futures::StreamExt;
+    let store = MemoryStore::new();
+    let wal = Wal::open(store.clone(), WalOptions::default().sync_policy(Never))
+        .await
+        .unwrap();
+    let rec = [3u8; 100];
+    for _ in 0..n {
+        wal.append(&rec).await.unwrap();
+    }
+    wal.close().await.unwrap();
+    drop(wal);
+    // Raw: walk the frames of every segment and check their CRCs, nothing else.
+    let segs: Vec<Vec<u8>> = wal_api::SegmentStore::list(&store)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| store.segment_bytes(m.id).unwrap())
+        .collect();
+    let t0 = Instant::now();
+    let mut seen = 0u64;
+    for b in &segs {
+        let mut pos = wal_api::format::SEGMENT_HEADER_LEN;
+        while let Ok(f) = wal_api::format::decode_frame(&b[pos..], u32::MAX) {
+            seen += u64::from(f.count);
+            pos += f.len();
+        }
+    }
+    let raw = t0.elapsed().as_secs_f64();
+    assert!(seen >= n);
+    let t0 = Instant::now();
+    let wal = Wal::open(store, WalOptions::default()).await.unwrap();
+    if std::env::var("WAL_BENCH_ONLY").is_ok() {
+        println!("open {:.3} s", t0.elapsed().as_secs_f64());
+    }
+    let mut s = wal.read(wal_api::Lsn(1)..);
+    let mut got = 0u64;
+    while let Some(r) = s.next().await {
+        got += r.unwrap().data.len() as u64 / 100;
+    }
+    assert_eq!(got, n);
+    (t0.elapsed().as_secs_f64(), raw)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     println!(
         "== wal-memory benchmarks ({} runs each, medians)",
         wal_bench::runs()
     );
+    if std::env::var("WAL_BENCH_ONLY").as_deref() == Ok("replay") {
+        let (o, r) = replay(1_000_000).await;
+        println!("replay {o:.3} s, raw {r:.3} s");
+        return;
+    }
     let s = sample(|| singles(2_000_000, 100)).await;
     report(
         "non-durable 100 B, single awaited appends",
@@ -119,6 +170,21 @@ async fn main() {
         &mb,
         "MB/s",
         None,
+    );
+    let mut ours = Vec::new();
+    let mut raw = Vec::new();
+    for _ in 0..wal_bench::runs() {
+        let (o, r) = replay(1_000_000).await;
+        ours.push(o);
+        raw.push(r);
+    }
+    let ratio = wal_bench::median(&raw) / wal_bench::median(&ours);
+    report("raw CRC scan of 1 M x 100 B frames", &raw, "s", None);
+    report(
+        "reopen + replay 1 M x 100 B",
+        &ours,
+        "s",
+        Some((ratio, "raw CRC scan (speed)")),
     );
     for appenders in [1usize, 16, 64] {
         let mut rates = Vec::new();
