@@ -275,7 +275,8 @@ impl<S: SegmentStore> Cursor<S> {
         };
         self.ensure(id, off, frame_len, len).await?;
         let rel = (off - self.chunk_off) as usize;
-        let result = decode_frame(&self.chunk[rel..], max_payload);
+        let chunk = self.chunk.clone();
+        let result = decode_frame(&chunk[rel..], max_payload);
         match result {
             Ok(f) if f.kind == FrameKind::Seal => {
                 if let Some(p) = &mut self.pos {
@@ -284,18 +285,23 @@ impl<S: SegmentStore> Cursor<S> {
                 Ok(Step::Progress)
             }
             Ok(f) => {
-                let base = rel + FRAME_HEADER_LEN;
-                for (lsn, r) in f.records() {
-                    if lsn >= self.next {
-                        self.pending.push_back(Record {
-                            lsn,
-                            data: self.chunk.slice(base + r.start..base + r.end),
-                        });
+                take_records(&chunk, &mut self.pending, self.next, rel, &f);
+                let mut off = off + f.len() as u64;
+                let mut rel = rel + f.len();
+                // Decode the frames that follow while they are whole in the chunk, so one
+                // async step serves many records.
+                while self.pending.len() < 1024 && off < len {
+                    match decode_frame(&chunk[rel..], max_payload) {
+                        Ok(f) if f.kind != FrameKind::Seal => {
+                            take_records(&chunk, &mut self.pending, self.next, rel, &f);
+                            off += f.len() as u64;
+                            rel += f.len();
+                        }
+                        _ => break,
                     }
                 }
-                let flen = f.len() as u64;
                 if let Some(p) = &mut self.pos {
-                    p.off += flen;
+                    p.off = off;
                 }
                 Ok(Step::Progress)
             }
@@ -359,6 +365,25 @@ impl<S: SegmentStore> Cursor<S> {
             self.chunk_off = off;
         }
         Ok(self.chunk_off + self.chunk.len() as u64 - off)
+    }
+}
+
+/// Queues the records of `f` (decoded at `rel` in `chunk`) with LSNs from `next` on.
+fn take_records(
+    chunk: &Bytes,
+    pending: &mut VecDeque<Record>,
+    next: Lsn,
+    rel: usize,
+    f: &crate::format::Frame<'_>,
+) {
+    let base = rel + FRAME_HEADER_LEN;
+    for (lsn, r) in f.records() {
+        if lsn >= next {
+            pending.push_back(Record {
+                lsn,
+                data: chunk.slice(base + r.start..base + r.end),
+            });
+        }
     }
 }
 
