@@ -1,9 +1,11 @@
 //! Reading records back: ranges across segments and the live tail.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::ops::{Bound, RangeBounds};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures::Stream;
@@ -40,23 +42,13 @@ impl<S: SegmentStore> Wal<S> {
             Bound::Unbounded => Lsn(u64::MAX),
         };
         let cursor = Cursor::new(self.inner.clone(), start.max(Lsn::FIRST));
-        Box::pin(futures::stream::unfold(
-            (cursor, false),
-            move |(mut c, done)| async move {
-                if done {
-                    return None;
-                }
-                let limit = match c.visible_limit(visibility).await {
-                    Ok(l) => l.min(end),
-                    Err(e) => return Some((Err(e), (c, true))),
-                };
-                match c.next(limit).await {
-                    Ok(Some(r)) => Some((Ok(r), (c, false))),
-                    Ok(None) => None,
-                    Err(e) => Some((Err(e), (c, true))),
-                }
-            },
-        ))
+        Box::pin(ReadStream {
+            cursor: Some(cursor),
+            slow: None,
+            end,
+            visibility,
+            done: false,
+        })
     }
 
     /// A live stream of records from `from` on: it yields what is visible, then waits for
@@ -98,6 +90,70 @@ impl<S: SegmentStore> Wal<S> {
                 }
             },
         ))
+    }
+}
+
+type Step2<S> = Pin<Box<dyn Future<Output = (Cursor<S>, Option<Result<Record>>)> + Send>>;
+
+/// The stream behind [`Wal::read`]: records already decoded are handed out synchronously;
+/// only when they run out does it run the cursor's async step (fetch and decode a chunk).
+struct ReadStream<S: SegmentStore> {
+    /// `None` while `slow` owns the cursor.
+    cursor: Option<Cursor<S>>,
+    slow: Option<Step2<S>>,
+    end: Lsn,
+    visibility: Visibility,
+    done: bool,
+}
+
+impl<S: SegmentStore> Stream for ReadStream<S> {
+    type Item = Result<Record>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if this.slow.is_none() {
+            let Some(mut c) = this.cursor.take() else {
+                this.done = true;
+                return Poll::Ready(None);
+            };
+            if let Some(r) = c.try_pending(this.visibility, this.end) {
+                this.cursor = Some(c);
+                return Poll::Ready(Some(Ok(r)));
+            }
+            let (end, visibility) = (this.end, this.visibility);
+            this.slow = Some(Box::pin(async move {
+                let limit = match c.visible_limit(visibility).await {
+                    Ok(l) => l.min(end),
+                    Err(e) => return (c, Some(Err(e))),
+                };
+                let r = c.next(limit).await.transpose();
+                (c, r)
+            }));
+        }
+        let Some(fut) = this.slow.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match fut.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready((c, r)) => {
+                this.slow = None;
+                this.cursor = Some(c);
+                match r {
+                    Some(Ok(rec)) => Poll::Ready(Some(Ok(rec))),
+                    Some(Err(e)) => {
+                        this.done = true;
+                        Poll::Ready(Some(Err(e)))
+                    }
+                    None => {
+                        this.done = true;
+                        Poll::Ready(None)
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -154,6 +210,25 @@ impl<S: SegmentStore> Cursor<S> {
                 Ok(self.inner.flushed())
             }
         }
+    }
+
+    /// The next decoded record, without any I/O or locking, when it is visible and nothing
+    /// (truncation) invalidated the queue.
+    fn try_pending(&mut self, visibility: Visibility, end: Lsn) -> Option<Record> {
+        let lsn = self.pending.front()?.lsn;
+        if self.inner.epoch.load(std::sync::atomic::Ordering::SeqCst) != self.epoch {
+            return None;
+        }
+        let limit = match visibility {
+            Visibility::Durable => self.inner.durable(),
+            Visibility::Written => self.inner.written(),
+        };
+        if lsn > limit.min(end) {
+            return None;
+        }
+        let r = self.pending.pop_front()?;
+        self.next = r.lsn.next();
+        Some(r)
     }
 
     async fn next(&mut self, limit: Lsn) -> Result<Option<Record>> {
