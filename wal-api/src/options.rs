@@ -87,7 +87,7 @@ impl Default for WalOptions {
             recovery_mode: RecoveryMode::default(),
             visibility: Visibility::default(),
             write_buffer: 256 << 10,
-            read_chunk: 1 << 20,
+            read_chunk: 256 << 10,
             verify_on_open: false,
             retention: None,
         }

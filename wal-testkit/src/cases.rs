@@ -393,6 +393,61 @@ pub async fn wal_read_range_bounds<F: StoreFactory>(f: Arc<F>) -> Outcome {
     Outcome::Passed
 }
 
+/// `replay` hands out the same records as `read`, honours ranges and visibility, and stops at
+/// the first error `apply` returns.
+pub async fn wal_replay_matches_read<F: StoreFactory>(f: Arc<F>) -> Outcome {
+    let (_g, s) = f.build().await;
+    let wal = open(s, small().sync_policy(Never)).await;
+    let want = fill(&wal, 1, 120, 60).await;
+    wal.append_batch(&[&b"b1"[..], b"b2"]).await.expect("batch");
+    wal.sync().await.expect("sync");
+    wal.append(b"not durable").await.expect("append");
+    let mut got = Vec::new();
+    let n = wal
+        .replay(Lsn(1).., |lsn, data| {
+            got.push((lsn, data.to_vec()));
+            Ok(())
+        })
+        .await
+        .expect("replay");
+    assert_eq!(n, 122, "durable records only");
+    let read: Vec<(Lsn, Vec<u8>)> = collect(&wal, Lsn(1)..)
+        .await
+        .into_iter()
+        .map(|r| (r.lsn, r.data.to_vec()))
+        .collect();
+    assert_eq!(got, read);
+    assert_eq!(
+        &got[..120]
+            .iter()
+            .map(|(_, d)| d.clone())
+            .collect::<Vec<_>>(),
+        &want
+    );
+    let mut part = Vec::new();
+    wal.replay(Lsn(50)..=Lsn(60), |lsn, _| {
+        part.push(lsn.0);
+        Ok(())
+    })
+    .await
+    .expect("replay");
+    assert_eq!(part, (50..=60).collect::<Vec<_>>());
+    let mut seen = 0;
+    let r = wal
+        .replay(Lsn(1).., |lsn, _| {
+            seen += 1;
+            if lsn == Lsn(7) {
+                Err(Error::InvalidArgument("stop".into()))
+            } else {
+                Ok(())
+            }
+        })
+        .await;
+    assert!(matches!(r, Err(Error::InvalidArgument(_))), "got {r:?}");
+    assert_eq!(seen, 7);
+    Outcome::Passed
+}
+
 /// Reading below the first LSN after prefix truncation reports `Trimmed`.
 pub async fn wal_read_below_first_is_trimmed<F: StoreFactory>(f: Arc<F>) -> Outcome {
     let (_g, s) = f.build().await;

@@ -144,6 +144,7 @@ macro_rules! conformance_tests {
             wal_clean_close_seals_the_tail,
             wal_read_range_bounds,
             wal_read_below_first_is_trimmed,
+            wal_replay_matches_read,
             wal_torn_tail_every_byte_recovers,
             wal_zero_filled_tail_is_clean,
             wal_corrupt_tail_frame_before_good_is_corruption,

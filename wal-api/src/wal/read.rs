@@ -31,16 +31,7 @@ impl<S: SegmentStore> Wal<S> {
 
     /// Like [`read`](Self::read) with an explicit visibility.
     pub fn read_with(&self, range: impl RangeBounds<Lsn>, visibility: Visibility) -> RecordStream {
-        let start = match range.start_bound() {
-            Bound::Included(l) => *l,
-            Bound::Excluded(l) => l.next(),
-            Bound::Unbounded => Lsn::FIRST,
-        };
-        let end = match range.end_bound() {
-            Bound::Included(l) => *l,
-            Bound::Excluded(l) => l.prev(),
-            Bound::Unbounded => Lsn(u64::MAX),
-        };
+        let (start, end) = bounds(&range);
         let cursor = Cursor::new(self.inner.clone(), start.max(Lsn::FIRST));
         Box::pin(ReadStream {
             cursor: Some(cursor),
@@ -91,6 +82,21 @@ impl<S: SegmentStore> Wal<S> {
             },
         ))
     }
+}
+
+/// First and last LSN of a range.
+fn bounds(range: &impl RangeBounds<Lsn>) -> (Lsn, Lsn) {
+    let start = match range.start_bound() {
+        Bound::Included(l) => *l,
+        Bound::Excluded(l) => l.next(),
+        Bound::Unbounded => Lsn::FIRST,
+    };
+    let end = match range.end_bound() {
+        Bound::Included(l) => *l,
+        Bound::Excluded(l) => l.prev(),
+        Bound::Unbounded => Lsn(u64::MAX),
+    };
+    (start, end)
 }
 
 type Step2<S> = Pin<Box<dyn Future<Output = (Cursor<S>, Option<Result<Record>>)> + Send>>;
@@ -307,6 +313,28 @@ impl<S: SegmentStore> Cursor<S> {
     }
 
     async fn step(&mut self) -> Result<Step> {
+        let mut queue = std::mem::take(&mut self.pending);
+        let next = self.next;
+        let r = self
+            .step_into(&mut |lsn, chunk: &Bytes, r: std::ops::Range<usize>| {
+                if lsn >= next {
+                    queue.push_back(Record {
+                        lsn,
+                        data: chunk.slice(r),
+                    });
+                }
+            })
+            .await;
+        self.pending = queue;
+        r
+    }
+
+    /// One async step: fetch what the next frame needs and hand every record of the frames
+    /// that are whole in the chunk to `sink` as `(lsn, chunk, payload range)`.
+    async fn step_into(
+        &mut self,
+        sink: &mut (dyn FnMut(Lsn, &Bytes, std::ops::Range<usize>) + Send),
+    ) -> Result<Step> {
         let Some(pos) = &self.pos else {
             return Ok(Step::Exhausted);
         };
@@ -360,15 +388,17 @@ impl<S: SegmentStore> Cursor<S> {
                 Ok(Step::Progress)
             }
             Ok(f) => {
-                take_records(&chunk, &mut self.pending, self.next, rel, &f);
+                take_records(&chunk, sink, rel, &f);
                 let mut off = off + f.len() as u64;
                 let mut rel = rel + f.len();
                 // Decode the frames that follow while they are whole in the chunk, so one
                 // async step serves many records.
-                while self.pending.len() < 1024 && off < len {
+                let mut frames = 0;
+                while frames < 1024 && off < len {
+                    frames += 1;
                     match decode_frame(&chunk[rel..], max_payload) {
                         Ok(f) if f.kind != FrameKind::Seal => {
-                            take_records(&chunk, &mut self.pending, self.next, rel, &f);
+                            take_records(&chunk, sink, rel, &f);
                             off += f.len() as u64;
                             rel += f.len();
                         }
@@ -443,21 +473,67 @@ impl<S: SegmentStore> Cursor<S> {
     }
 }
 
-/// Queues the records of `f` (decoded at `rel` in `chunk`) with LSNs from `next` on.
+/// Hands the records of `f` (decoded at `rel` in `chunk`) to `sink`.
 fn take_records(
     chunk: &Bytes,
-    pending: &mut VecDeque<Record>,
-    next: Lsn,
+    sink: &mut (dyn FnMut(Lsn, &Bytes, std::ops::Range<usize>) + Send),
     rel: usize,
     f: &crate::format::Frame<'_>,
 ) {
     let base = rel + FRAME_HEADER_LEN;
     for (lsn, r) in f.records() {
-        if lsn >= next {
-            pending.push_back(Record {
-                lsn,
-                data: chunk.slice(base + r.start..base + r.end),
-            });
+        sink(lsn, chunk, base + r.start..base + r.end);
+    }
+}
+
+impl<S: SegmentStore> Wal<S> {
+    /// Replays the visible records of `range` in LSN order, calling `apply(lsn, payload)` for
+    /// each: the recovery path of a storage engine. Unlike [`read`](Self::read) it hands out
+    /// borrowed payloads, so nothing is allocated or reference-counted per record. Stops at
+    /// the first error (including one `apply` returns). Returns the number of records applied.
+    pub async fn replay<F>(&self, range: impl RangeBounds<Lsn>, mut apply: F) -> Result<u64>
+    where
+        F: FnMut(Lsn, &[u8]) -> Result<()> + Send,
+    {
+        let (start, end) = bounds(&range);
+        let visibility = self.inner.opts.visibility;
+        let mut c = Cursor::new(self.inner.clone(), start.max(Lsn::FIRST));
+        let mut applied = 0u64;
+        loop {
+            c.check_epoch()?;
+            let limit = c.visible_limit(visibility).await?.min(end);
+            if c.next > limit {
+                return Ok(applied);
+            }
+            if c.pos.is_none() {
+                c.seek()?;
+            }
+            let next = c.next;
+            let mut last = None;
+            let mut failed = None;
+            let step = c
+                .step_into(&mut |lsn, chunk: &Bytes, r: std::ops::Range<usize>| {
+                    if lsn < next || lsn > limit || failed.is_some() {
+                        return;
+                    }
+                    match apply(lsn, &chunk[r]) {
+                        Ok(()) => {
+                            applied += 1;
+                            last = Some(lsn);
+                        }
+                        Err(e) => failed = Some(e),
+                    }
+                })
+                .await?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            if let Some(l) = last {
+                c.next = l.next();
+            }
+            if let Step::Exhausted = step {
+                return Ok(applied);
+            }
         }
     }
 }

@@ -27,7 +27,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use wal_api::{GroupCommit, Lsn, Never, Wal, WalOptions};
 use wal_bench::{human, median, rate, report, runs};
 use wal_fs::FsStore;
@@ -291,13 +290,14 @@ async fn w4_write_ours(dir: &Path, records: u64) {
 async fn child_replay_ours(dir: &Path) {
     let t0 = Instant::now();
     let wal = open_fs(dir, WalOptions::default()).await;
-    let mut s = wal.read(Lsn(1)..);
     let (mut n, mut bytes) = (0u64, 0u64);
-    while let Some(r) = s.next().await {
-        let r = r.unwrap();
+    wal.replay(Lsn(1).., |_, data| {
         n += 1;
-        bytes += r.data.len() as u64;
-    }
+        bytes += data.len() as u64;
+        Ok(())
+    })
+    .await
+    .unwrap();
     let secs = t0.elapsed().as_secs_f64();
     println!("{secs} {n} {bytes} {}", peak_rss_kib());
 }

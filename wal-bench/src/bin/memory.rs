@@ -94,7 +94,6 @@ async fn group_commit(appenders: usize, dur: Duration) -> (f64, f64) {
 /// Writes `n` x 100 B records (closed log), then times reopen + replay against a raw CRC scan
 /// of the same frames. Returns (replay seconds, raw scan seconds).
 async fn replay(n: u64) -> (f64, f64) {
-    use futures::StreamExt;
     let store = MemoryStore::new();
     let wal = Wal::open(store.clone(), WalOptions::default().sync_policy(Never))
         .await
@@ -128,11 +127,13 @@ async fn replay(n: u64) -> (f64, f64) {
     if std::env::var("WAL_BENCH_ONLY").is_ok() {
         println!("open {:.3} s", t0.elapsed().as_secs_f64());
     }
-    let mut s = wal.read(wal_api::Lsn(1)..);
     let mut got = 0u64;
-    while let Some(r) = s.next().await {
-        got += r.unwrap().data.len() as u64 / 100;
-    }
+    wal.replay(wal_api::Lsn(1).., |_, data| {
+        got += data.len() as u64 / 100;
+        Ok(())
+    })
+    .await
+    .unwrap();
     assert_eq!(got, n);
     (t0.elapsed().as_secs_f64(), raw)
 }
