@@ -304,12 +304,12 @@ impl<S: SegmentStore> Cursor<S> {
         Ok(())
     }
 
-    /// (readable length, sealed, next segment id) of the current segment, from the table.
-    fn seg_state(&self, id: SegmentId) -> Option<(u64, bool, Option<SegmentId>)> {
+    /// (readable length, next segment id) of segment `id`, from the table.
+    fn seg_state(&self, id: SegmentId) -> Option<(u64, Option<SegmentId>)> {
         let t = self.inner.table.read().ok()?;
         let i = t.segs.iter().position(|s| s.id == id)?;
         let s = t.segs[i];
-        Some((s.len, s.sealed, t.segs.get(i + 1).map(|n| n.id)))
+        Some((s.len, t.segs.get(i + 1).map(|n| n.id)))
     }
 
     async fn step(&mut self) -> Result<Step> {
@@ -352,7 +352,7 @@ impl<S: SegmentStore> Cursor<S> {
                 p.len = state.0;
             }
             if off >= len {
-                return self.next_segment(state.1, state.2);
+                return self.next_segment(state.1);
             }
         }
         let avail = match self.ensure(id, off, FRAME_HEADER_LEN as u64, len).await {
@@ -440,7 +440,7 @@ impl<S: SegmentStore> Cursor<S> {
         }
     }
 
-    fn next_segment(&mut self, sealed: bool, next_id: Option<SegmentId>) -> Result<Step> {
+    fn next_segment(&mut self, next_id: Option<SegmentId>) -> Result<Step> {
         match next_id {
             Some(n) => {
                 self.pos = Some(Position {
@@ -451,10 +451,7 @@ impl<S: SegmentStore> Cursor<S> {
                 self.chunk = Bytes::new();
                 Ok(Step::Progress)
             }
-            None => {
-                let _ = sealed;
-                Ok(Step::Exhausted)
-            }
+            None => Ok(Step::Exhausted),
         }
     }
 
