@@ -403,7 +403,7 @@ async fn check_segment<S: SegmentStore>(
         // Only the tail needs it (to seal later); the engine computes it when it seals.
         body_crc: None,
     };
-                   // A sealed segment ends with its trailer (the scan allows zeros after it).
+    // A sealed segment ends with its trailer (the scan allows zeros after it).
     let sealed_len = scan.end + TRAILER_LEN as u64;
     match (&scan.problem, sealed) {
         (None, true) => Ok(Verdict::Good(found(sealed_len))),
