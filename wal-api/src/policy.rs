@@ -33,6 +33,7 @@ pub struct PendingBatch {
 
 /// What the sync leader does next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Gather {
     /// Sync now.
     SyncNow,
@@ -40,6 +41,19 @@ pub enum Gather {
     Yield,
     /// Wait for a new record or until this long has passed, then ask again.
     Wait(Duration),
+    /// Wait until at least `records` records or `bytes` bytes are pending (counted like
+    /// [`PendingBatch::records`] and [`PendingBatch::bytes`]), or until `at_most` has passed,
+    /// then ask again. Cheaper than [`Gather::Wait`] when a policy knows the group size it
+    /// wants: appenders wake the leader once, when the threshold is reached, instead of on
+    /// every record.
+    WaitFor {
+        /// Pending records that end the wait.
+        records: u64,
+        /// Pending bytes that end the wait.
+        bytes: u64,
+        /// Longest wait.
+        at_most: Duration,
+    },
 }
 
 /// Decides when the log syncs. Implement it to write your own policy.
@@ -114,7 +128,11 @@ impl SyncPolicy for GroupCommit {
         {
             Gather::SyncNow
         } else {
-            Gather::Wait(self.max_delay - b.waited)
+            Gather::WaitFor {
+                records: self.max_records.min(b.previous_records),
+                bytes: self.max_bytes,
+                at_most: self.max_delay - b.waited,
+            }
         }
     }
 }
@@ -138,7 +156,11 @@ impl SyncPolicy for FixedDelay {
         if b.waited >= self.delay || b.records >= self.max_records {
             Gather::SyncNow
         } else {
-            Gather::Wait(self.delay - b.waited)
+            Gather::WaitFor {
+                records: self.max_records,
+                bytes: u64::MAX,
+                at_most: self.delay - b.waited,
+            }
         }
     }
 }
@@ -160,7 +182,11 @@ impl SyncPolicy for Adaptive {
         if b.waited >= limit || b.records >= b.previous_records || b.idle_rounds >= 3 {
             Gather::SyncNow
         } else {
-            Gather::Wait(limit - b.waited)
+            Gather::WaitFor {
+                records: b.previous_records,
+                bytes: u64::MAX,
+                at_most: limit - b.waited,
+            }
         }
     }
 
@@ -199,6 +225,22 @@ impl SyncPolicy for Never {
     }
 }
 
+/// A shared policy (keep a clone to inspect its state while the log uses it).
+impl<P: SyncPolicy + ?Sized> SyncPolicy for std::sync::Arc<P> {
+    fn ack(&self) -> Ack {
+        (**self).ack()
+    }
+    fn interval(&self) -> Option<Duration> {
+        (**self).interval()
+    }
+    fn gather(&self, batch: &PendingBatch) -> Gather {
+        (**self).gather(batch)
+    }
+    fn observe(&self, records: u64, latency: Duration) {
+        (**self).observe(records, latency)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,7 +264,14 @@ mod tests {
             previous_records: 64,
             ..Default::default()
         };
-        assert_eq!(g.gather(&b), Gather::Wait(g.max_delay));
+        assert_eq!(
+            g.gather(&b),
+            Gather::WaitFor {
+                records: 64,
+                bytes: g.max_bytes,
+                at_most: g.max_delay
+            }
+        );
         b.records = 64;
         assert_eq!(g.gather(&b), Gather::SyncNow);
         b.records = 10;
@@ -241,6 +290,13 @@ mod tests {
             waited: Duration::from_millis(1),
             ..Default::default()
         };
-        assert_eq!(p.gather(&b), Gather::Wait(Duration::from_millis(1)));
+        assert_eq!(
+            p.gather(&b),
+            Gather::WaitFor {
+                records: 100,
+                bytes: u64::MAX,
+                at_most: Duration::from_millis(1)
+            }
+        );
     }
 }

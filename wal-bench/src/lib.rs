@@ -85,3 +85,12 @@ pub fn human(v: f64) -> String {
         format!("{v:.3}")
     }
 }
+
+/// Whether the workload group `name` runs: all do unless `WAL_BENCH_ONLY` lists names
+/// (comma-separated), e.g. `WAL_BENCH_ONLY=w2,w4`.
+pub fn selected(name: &str) -> bool {
+    match std::env::var("WAL_BENCH_ONLY") {
+        Ok(list) => list.split(',').any(|n| n.trim().eq_ignore_ascii_case(name)),
+        Err(_) => true,
+    }
+}

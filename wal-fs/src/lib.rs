@@ -30,7 +30,7 @@ mod store;
 mod tracker;
 mod writer;
 
-pub use options::{FsOptions, SyncMode};
+pub use options::{FsOptions, SyncExecution, SyncMode};
 pub use store::{
     parse_segment_file_name, segment_file_name, FsStore, LOCK_FILE, QUARANTINE_DIR, SEGMENT_SUFFIX,
 };

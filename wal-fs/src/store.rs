@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 use std::fs::{DirBuilder, File, OpenOptions, TryLockError};
+
+use crate::options::SyncExecution;
 use std::io::{ErrorKind, Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
@@ -129,6 +131,27 @@ pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
 /// multi-threaded runtime with `tokio::task::block_in_place` (the worker hands its other tasks
 /// to another thread and runs `f` itself, avoiding a thread hop on the sync path), elsewhere
 /// on tokio's blocking pool.
+/// Runs the blocking sync `f` as `how` says (see [`SyncExecution`]).
+pub(crate) async fn sync_on<T, F>(how: SyncExecution, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let inline = match how {
+        SyncExecution::Inline => true,
+        SyncExecution::Offload => false,
+        SyncExecution::Auto => {
+            Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread)
+        }
+    };
+    if inline {
+        f()
+    } else {
+        blocking(f).await
+    }
+}
+
 pub(crate) async fn blocking<T, F>(f: F) -> Result<T>
 where
     T: Send + 'static,

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use wal_api::{Error, Result, SegmentId, SegmentMeta, SegmentWriter};
 
 use crate::options::SyncMode;
-use crate::store::{blocking, FsStore};
+use crate::store::{sync_on, FsStore};
 
 /// Smallest preallocation step; steps double with the file up to
 /// [`FsOptions::preallocate_max_step`](crate::FsOptions::preallocate_max_step).
@@ -82,8 +82,8 @@ impl WriterState {
 }
 
 /// Writer of one segment file. `append` writes with `pwrite` on the calling thread (a page
-/// cache copy); syncs and seals run through `store::blocking` (`block_in_place` on a
-/// multi-threaded runtime, the blocking pool elsewhere).
+/// cache copy); syncs and seals run where
+/// [`SyncExecution`](crate::SyncExecution) says.
 #[derive(Debug)]
 pub(crate) struct FsWriter {
     store: FsStore,
@@ -207,7 +207,8 @@ impl SegmentWriter for FsWriter {
         let mode = self.store.shared.opts.sync_mode;
         if mode != SyncMode::Dsync {
             let file = Arc::clone(&st.file);
-            let r = blocking(move || {
+            let how = self.store.shared.opts.sync_execution;
+            let r = sync_on(how, move || {
                 let r = match mode {
                     SyncMode::FullSync => file.sync_all(),
                     _ => file.sync_data(),
@@ -231,7 +232,8 @@ impl SegmentWriter for FsWriter {
         }
         st.check_failed("sealing")?;
         let s2 = Arc::clone(&st);
-        let r = blocking(move || {
+        let how = self.store.shared.opts.sync_execution;
+        let r = sync_on(how, move || {
             let r = if s2.allocated.load(Ordering::SeqCst) > len {
                 s2.file.set_len(len)
             } else {

@@ -97,7 +97,14 @@ pub(crate) struct Inner<S> {
     sync_lock: Mutex<()>,
     lifecycle: Mutex<()>,
     arrivals: Notify,
-    gathering: AtomicBool,
+    /// While a leader gathers: the written LSN that should wake it (`u64::MAX`: none).
+    wake_lsn: AtomicU64,
+    /// While a leader gathers: the `written_bytes` count that should wake it.
+    wake_bytes: AtomicU64,
+    /// Frame bytes accepted since open (buffered or handed to the writer).
+    written_bytes: AtomicU64,
+    /// `written_bytes` as of the last completed sync.
+    durable_bytes: AtomicU64,
     poisoned: AtomicBool,
     poison_cause: StdMutex<Option<String>>,
     closed: AtomicBool,
@@ -181,7 +188,10 @@ impl<S: SegmentStore> Wal<S> {
             sync_lock: Mutex::new(()),
             lifecycle: Mutex::new(()),
             arrivals: Notify::new(),
-            gathering: AtomicBool::new(false),
+            wake_lsn: AtomicU64::new(u64::MAX),
+            wake_bytes: AtomicU64::new(u64::MAX),
+            written_bytes: AtomicU64::new(0),
+            durable_bytes: AtomicU64::new(0),
             poisoned: AtomicBool::new(false),
             poison_cause: StdMutex::new(None),
             closed: AtomicBool::new(false),
@@ -313,10 +323,11 @@ impl<S: SegmentStore> Wal<S> {
         if st.buf.len() >= inner.opts.write_buffer {
             inner.flush_locked(&mut st).await?;
         }
+        let bytes = inner.written_bytes.fetch_add(frame, Ordering::SeqCst) + frame;
         inner.publish_written(lsn);
         drop(st);
         inner.counters.appended(1, data.len() as u64);
-        inner.wake_gatherer();
+        inner.wake_gatherer(lsn, bytes);
         Ok(lsn)
     }
 
@@ -358,12 +369,13 @@ impl<S: SegmentStore> Wal<S> {
         if st.buf.len() >= inner.opts.write_buffer {
             inner.flush_locked(&mut st).await?;
         }
+        let bytes = inner.written_bytes.fetch_add(frame, Ordering::SeqCst) + frame;
         inner.publish_written(last);
         drop(st);
         inner
             .counters
             .appended(records.len() as u64, payload - 4 * records.len() as u64);
-        inner.wake_gatherer();
+        inner.wake_gatherer(last, bytes);
         Ok(LsnRange { first, last })
     }
 
@@ -419,7 +431,10 @@ impl<S: SegmentStore> Wal<S> {
                 let target = st.next.prev();
                 let t0 = Instant::now();
                 match w.sync().await {
-                    Ok(()) => inner.mark_durable(target, t0.elapsed()),
+                    Ok(()) => {
+                        let bytes = inner.written_bytes.load(Ordering::SeqCst);
+                        inner.mark_durable(target, bytes, t0.elapsed());
+                    }
                     Err(e) => result = Err(inner.poison("syncing at close", e)),
                 }
             }
@@ -499,13 +514,18 @@ impl<S: SegmentStore> Inner<S> {
         }
     }
 
-    fn wake_gatherer(&self) {
-        if self.gathering.load(Ordering::SeqCst) {
+    /// Wakes a gathering sync leader once an append reaches the threshold it waits for.
+    fn wake_gatherer(&self, written: Lsn, bytes: u64) {
+        if written.0 >= self.wake_lsn.load(Ordering::SeqCst)
+            || bytes >= self.wake_bytes.load(Ordering::SeqCst)
+        {
             self.arrivals.notify_waiters();
         }
     }
 
-    fn mark_durable(&self, target: Lsn, took: Duration) {
+    /// Publishes `target` as durable; `bytes` is the `written_bytes` count it covers.
+    fn mark_durable(&self, target: Lsn, bytes: u64, took: Duration) {
+        self.durable_bytes.fetch_max(bytes, Ordering::SeqCst);
         let before = self.durable.fetch_max(target.0, Ordering::SeqCst);
         let records = target.0.saturating_sub(before);
         if records > 0 {
@@ -616,7 +636,8 @@ impl<S: SegmentStore> Inner<S> {
         if let Err(e) = w.seal().await {
             return Err(self.poison("sealing a segment", e));
         }
-        self.mark_durable(last, t0.elapsed());
+        let bytes = self.written_bytes.load(Ordering::SeqCst);
+        self.mark_durable(last, bytes, t0.elapsed());
         let sealed_len = st.len + TRAILER_LEN as u64;
         if let Ok(mut t) = self.table.write() {
             if let Some(s) = t.segs.last_mut() {
@@ -656,7 +677,7 @@ impl<S: SegmentStore> Inner<S> {
     /// lock, which it releases before waking waiters.
     async fn sync_round(&self, guard: MutexGuard<'_, ()>) -> Result<()> {
         self.gather().await;
-        let (writer, target) = {
+        let (writer, target, bytes) = {
             let mut st = self.state.lock().await;
             if let Err(e) = self.check_open() {
                 drop(st);
@@ -669,14 +690,15 @@ impl<S: SegmentStore> Inner<S> {
                 drop(guard);
                 return Err(e);
             }
-            (st.writer.clone(), st.next.prev())
+            let bytes = self.written_bytes.load(Ordering::SeqCst);
+            (st.writer.clone(), st.next.prev(), bytes)
         };
         let result = match writer {
             Some(w) if target > self.durable() => {
                 let t0 = Instant::now();
                 match w.sync().await {
                     Ok(()) => {
-                        self.mark_durable(target, t0.elapsed());
+                        self.mark_durable(target, bytes, t0.elapsed());
                         Ok(())
                     }
                     Err(e) => Err(self.poison("syncing", e)),
@@ -692,17 +714,14 @@ impl<S: SegmentStore> Inner<S> {
     async fn gather(&self) {
         let policy = &self.opts.sync_policy;
         let start = Instant::now();
-        let pending = || self.written().0.saturating_sub(self.durable().0);
         let mut idle = 0u32;
-        self.gathering.store(true, Ordering::SeqCst);
         loop {
-            // Register for arrivals before looking, so none is missed in between.
-            let arrival = self.arrivals.notified();
-            tokio::pin!(arrival);
-            arrival.as_mut().enable();
+            let (written, durable) = (self.written().0, self.durable().0);
+            let written_bytes = self.written_bytes.load(Ordering::SeqCst);
+            let durable_bytes = self.durable_bytes.load(Ordering::SeqCst);
             let batch = PendingBatch {
-                records: pending(),
-                bytes: 0,
+                records: written.saturating_sub(durable),
+                bytes: written_bytes.saturating_sub(durable_bytes),
                 waited: start.elapsed(),
                 idle_rounds: idle,
                 previous_records: self.last_group.load(Ordering::Relaxed),
@@ -710,20 +729,49 @@ impl<S: SegmentStore> Inner<S> {
                     self.last_latency_ns.load(Ordering::Relaxed),
                 ),
             };
-            match policy.gather(&batch) {
-                Gather::SyncNow => break,
-                Gather::Yield => tokio::task::yield_now().await,
-                Gather::Wait(d) => {
-                    if tokio::time::timeout(d, arrival).await.is_err() {
-                        idle += 1;
-                    }
+            // The written LSN and byte count that end the wait.
+            let (lsn, bytes, wait) = match policy.gather(&batch) {
+                Gather::Wait(d) => (written.saturating_add(1), u64::MAX, d),
+                Gather::WaitFor {
+                    records,
+                    bytes,
+                    at_most,
+                } => (
+                    durable.saturating_add(records.max(1)),
+                    durable_bytes.saturating_add(bytes.max(1)),
+                    at_most,
+                ),
+                Gather::Yield => {
+                    tokio::task::yield_now().await;
+                    (u64::MAX, u64::MAX, Duration::ZERO)
                 }
+                _ => break,
+            };
+            if wait > Duration::ZERO {
+                // Register for the wake-up, then publish the threshold, then look again: an
+                // append either sees the threshold and notifies a registered waiter, or
+                // finished before the threshold was published and is seen by the check.
+                let arrival = self.arrivals.notified();
+                tokio::pin!(arrival);
+                arrival.as_mut().enable();
+                self.wake_lsn.store(lsn, Ordering::SeqCst);
+                self.wake_bytes.store(bytes, Ordering::SeqCst);
+                let reached =
+                    self.written().0 >= lsn || self.written_bytes.load(Ordering::SeqCst) >= bytes;
+                if !reached
+                    && !self.poisoned.load(Ordering::SeqCst)
+                    && !self.closed.load(Ordering::SeqCst)
+                    && tokio::time::timeout(wait, arrival).await.is_err()
+                {
+                    idle += 1;
+                }
+                self.wake_lsn.store(u64::MAX, Ordering::SeqCst);
+                self.wake_bytes.store(u64::MAX, Ordering::SeqCst);
             }
             if self.poisoned.load(Ordering::SeqCst) || self.closed.load(Ordering::SeqCst) {
                 break;
             }
         }
-        self.gathering.store(false, Ordering::SeqCst);
     }
 }
 

@@ -13,7 +13,7 @@
 //!
 //! Files live under `target/bench-fs/` (the repository's disk, not a tmpfs).
 //! `cargo run --release -p wal-bench --bin bench-fs`; `WAL_BENCH_RUNS` sets the runs (5),
-//! `WAL_BENCH_SKIP_1GIB=1` skips the 1 GiB replay.
+//! `WAL_BENCH_SKIP_1GIB=1` skips the 1 GiB replay, `WAL_BENCH_ONLY=w1,w2,w3,w4` picks groups.
 
 // A benchmark aborts on any failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -28,8 +28,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wal_api::{GroupCommit, Lsn, Never, Wal, WalOptions};
-use wal_bench::{human, median, rate, report, runs};
-use wal_fs::FsStore;
+use wal_bench::{human, median, rate, report, runs, selected};
+use wal_fs::{FsOptions, FsStore, SyncExecution};
 
 const REC: usize = 100;
 /// Frame bytes of a 100 B record (24 B header): what the raw baselines write per record.
@@ -191,24 +191,11 @@ async fn open_fs(dir: &Path, opts: WalOptions) -> Wal<FsStore> {
     Wal::open(FsStore::open(dir).unwrap(), opts).await.unwrap()
 }
 
-async fn w1_ours(n: usize) -> f64 {
-    let d = fresh("w1-ours");
-    let wal = open_fs(&d, WalOptions::default()).await;
-    let rec = [7u8; REC];
-    let mut lat = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        wal.append(&rec).await.unwrap();
-        lat.push(t.elapsed());
-    }
-    wal.close().await.unwrap();
-    median_us(lat)
-}
-
-async fn w2_ours(appenders: usize) -> f64 {
+async fn w2_ours(appenders: usize, how: SyncExecution) -> f64 {
     let d = fresh("w2-ours");
     let opts = WalOptions::default().sync_policy(GroupCommit::default());
-    let wal = open_fs(&d, opts).await;
+    let store = FsStore::open_with(&d, FsOptions::default().sync_execution(how)).unwrap();
+    let wal = Wal::open(store, opts).await.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let t0 = Instant::now();
     let mut tasks = Vec::new();
@@ -339,20 +326,75 @@ fn okay_open(dir: &Path) -> okaywal::WriteAheadLog {
         .unwrap()
 }
 
-fn w1_okay(n: usize) -> f64 {
-    let d = fresh("w1-okay");
-    let log = okay_open(&d);
-    let rec = [7u8; REC];
-    let mut lat = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        let mut e = log.begin_entry().unwrap();
-        e.write_chunk(&rec).unwrap();
-        e.commit().unwrap();
-        lat.push(t.elapsed());
+/// W1 on wal-fs and okaywal plus the raw preallocated pwrite + fdatasync loop, interleaved in
+/// blocks of `per_block` operations (the order rotates per block) so that all three see the
+/// same device and CPU states: median latencies (µs) of (raw, wal-fs, okaywal).
+async fn w1_interleaved(blocks: usize, per_block: usize) -> (f64, f64, f64) {
+    let d_raw = fresh("w1-raw");
+    let raw = Arc::new(File::create(d_raw.join("log")).unwrap());
+    raw.write_all_at(&vec![0u8; 4 << 20], 0).unwrap();
+    raw.sync_all().unwrap();
+    sync_dir(&d_raw);
+    let wal = open_fs(&fresh("w1-ours"), WalOptions::default()).await;
+    let okay = okay_open(&fresh("w1-okay"));
+    let (mut l_raw, mut l_ours, mut l_okay) = (vec![], vec![], vec![]);
+    let mut raw_pos = 0u64;
+    for b in 0..blocks {
+        for which in 0..3 {
+            match (b + which) % 3 {
+                0 => {
+                    let f = raw.clone();
+                    let start = raw_pos;
+                    raw_pos += (per_block * FRAME) as u64;
+                    l_raw.extend(
+                        tokio::task::spawn_blocking(move || {
+                            let buf = [7u8; FRAME];
+                            (0..per_block)
+                                .map(|i| {
+                                    let t = Instant::now();
+                                    f.write_all_at(&buf, start + (i * FRAME) as u64).unwrap();
+                                    f.sync_data().unwrap();
+                                    t.elapsed()
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                        .await
+                        .unwrap(),
+                    );
+                }
+                1 => {
+                    let rec = [7u8; REC];
+                    for _ in 0..per_block {
+                        let t = Instant::now();
+                        wal.append(&rec).await.unwrap();
+                        l_ours.push(t.elapsed());
+                    }
+                }
+                _ => {
+                    let log = okay.clone();
+                    l_okay.extend(
+                        tokio::task::spawn_blocking(move || {
+                            let rec = [7u8; REC];
+                            (0..per_block)
+                                .map(|_| {
+                                    let t = Instant::now();
+                                    let mut e = log.begin_entry().unwrap();
+                                    e.write_chunk(&rec).unwrap();
+                                    e.commit().unwrap();
+                                    t.elapsed()
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                        .await
+                        .unwrap(),
+                    );
+                }
+            }
+        }
     }
-    log.shutdown().unwrap();
-    median_us(lat)
+    wal.close().await.unwrap();
+    okay.shutdown().unwrap();
+    (median_us(l_raw), median_us(l_ours), median_us(l_okay))
 }
 
 fn w2_okay(threads: usize) -> f64 {
@@ -474,6 +516,10 @@ fn paired(a: &[f64], b: &[f64], f: impl Fn(f64, f64) -> f64) -> Vec<f64> {
 }
 
 fn line(name: &str, ours: f64, okay: Option<f64>, unit: &str, higher_is_better: bool) {
+    if ours == 0.0 {
+        // The workload did not run (`WAL_BENCH_ONLY`).
+        return;
+    }
     match okay {
         Some(o) => {
             let r = if higher_is_better { ours / o } else { o / ours };
@@ -511,67 +557,71 @@ async fn main() {
 
     // Raw fdatasync baselines, W1 on both logs: interleaved per run so load drifts hit all.
     let (mut r_app, mut r_pre, mut w1, mut w1o) = (vec![], vec![], vec![], vec![]);
-    for _ in 0..n {
-        r_app.push(
-            tokio::task::spawn_blocking(|| raw_append_fdatasync(W1_OPS))
-                .await
-                .unwrap(),
+    if selected("w1") {
+        for _ in 0..n {
+            r_app.push(
+                tokio::task::spawn_blocking(|| raw_append_fdatasync(W1_OPS))
+                    .await
+                    .unwrap(),
+            );
+            let (raw, ours, okay) = w1_interleaved(W1_OPS / 50, 50).await;
+            r_pre.push(raw);
+            w1.push(ours);
+            w1o.push(okay);
+        }
+        let pre = median(&r_pre);
+        report("raw append + fdatasync, 124 B", &r_app, "µs/op", None);
+        report(
+            "raw pwrite into preallocated file + fdatasync, 124 B",
+            &r_pre,
+            "µs/op",
+            None,
         );
-        r_pre.push(
-            tokio::task::spawn_blocking(|| raw_prealloc_pwrite(W1_OPS))
-                .await
-                .unwrap(),
+        report(
+            "W1 wal-fs durable append, 1 appender, 100 B",
+            &w1,
+            "µs/op",
+            Some((median(&w1) / pre, "raw prealloc pwrite+fdatasync (<= 1.1)")),
         );
-        w1.push(w1_ours(W1_OPS).await);
-        w1o.push(
-            tokio::task::spawn_blocking(|| w1_okay(W1_OPS))
-                .await
-                .unwrap(),
+        report(
+            "W1 wal-fs / raw prealloc, paired per run",
+            &paired(&w1, &r_pre, |a, b| a / b),
+            "x",
+            None,
+        );
+        report(
+            "W1 okaywal commit, 1 thread, 100 B",
+            &w1o,
+            "µs/op",
+            Some((median(&w1o) / pre, "raw prealloc pwrite+fdatasync")),
+        );
+        report(
+            "W1 wal-fs / okaywal latency, paired per run (<= 1)",
+            &paired(&w1, &w1o, |a, b| a / b),
+            "x",
+            None,
         );
     }
-    let pre = median(&r_pre);
-    report("raw append + fdatasync, 124 B", &r_app, "µs/op", None);
-    report(
-        "raw pwrite into preallocated file + fdatasync, 124 B",
-        &r_pre,
-        "µs/op",
-        None,
-    );
-    report(
-        "W1 wal-fs durable append, 1 appender, 100 B",
-        &w1,
-        "µs/op",
-        Some((median(&w1) / pre, "raw prealloc pwrite+fdatasync (<= 1.1)")),
-    );
-    report(
-        "W1 wal-fs / raw prealloc, paired per run",
-        &paired(&w1, &r_pre, |a, b| a / b),
-        "x",
-        None,
-    );
-    report(
-        "W1 okaywal commit, 1 thread, 100 B",
-        &w1o,
-        "µs/op",
-        Some((median(&w1o) / pre, "raw prealloc pwrite+fdatasync")),
-    );
 
     // W2.
     let mut w2 = Vec::new();
-    for appenders in [16usize, 64] {
-        let (mut ours, mut okay, mut raw) = (vec![], vec![], vec![]);
+    for appenders in [16usize, 64].into_iter().filter(|_| selected("w2")) {
+        let (mut ours, mut okay, mut raw, mut off) = (vec![], vec![], vec![], vec![]);
         for _ in 0..n {
             raw.push(
                 tokio::task::spawn_blocking(|| raw_prealloc_pwrite(100))
                     .await
                     .unwrap(),
             );
-            ours.push(w2_ours(appenders).await);
-            okay.push(
-                tokio::task::spawn_blocking(move || w2_okay(appenders))
-                    .await
-                    .unwrap(),
-            );
+            ours.push(w2_ours(appenders, SyncExecution::Auto).await);
+            off.push(w2_ours(appenders, SyncExecution::Offload).await);
+            if std::env::var("WAL_BENCH_NO_OKAYWAL").is_err() {
+                okay.push(
+                    tokio::task::spawn_blocking(move || w2_okay(appenders))
+                        .await
+                        .unwrap(),
+                );
+            }
         }
         let ideal = appenders as f64 / (median(&raw) / 1e6);
         report(
@@ -588,6 +638,12 @@ async fn main() {
                 median(&ours) / ideal,
                 &format!("{appenders}/fdatasync = {}/s (>= 0.5)", human(ideal)),
             )),
+        );
+        report(
+            &format!("W2 wal-fs, syncs offloaded (block_in_place), {appenders} appenders"),
+            &off,
+            "records/s",
+            Some((median(&off) / ideal, &format!("{}/s", human(ideal)))),
         );
         report(
             &format!("W2 okaywal, {appenders} threads, 100 B"),
@@ -608,167 +664,173 @@ async fn main() {
     let (mut bat, mut sng, mut big_c, mut big_s) = (vec![], vec![], vec![], vec![]);
     let (mut hbat, mut hsng, mut hbig_c) = (vec![], vec![], vec![]);
     let (mut raw_c, mut raw_s, mut okb, mut okbig) = (vec![], vec![], vec![], vec![]);
-    let total = W3_BIG * 4096;
-    for _ in 0..n {
-        bat.push(w3_ours_batches(SEG_DEFAULT).await);
-        hbat.push(w3_ours_batches(SEG_HUGE).await);
-        sng.push(w3_ours_singles(REC, W3_SINGLES, SEG_DEFAULT).await.0);
-        hsng.push(w3_ours_singles(REC, W3_SINGLES, SEG_HUGE).await.0);
-        let (rc, rs) = tokio::task::spawn_blocking(move || raw_bandwidth(total, 256 << 10))
-            .await
-            .unwrap();
-        raw_c.push(rc);
-        raw_s.push(rs);
-        let (c, s) = w3_ours_singles(4096, W3_BIG, SEG_DEFAULT).await;
-        big_c.push(c * 4096.0 / 1e6);
-        big_s.push(s * 4096.0 / 1e6);
-        let (c, _) = w3_ours_singles(4096, W3_BIG, SEG_HUGE).await;
-        hbig_c.push(c * 4096.0 / 1e6);
-        okb.push(
-            tokio::task::spawn_blocking(|| w3_okay(200, 1000, REC))
+
+    if selected("w3") {
+        let total = W3_BIG * 4096;
+        for _ in 0..n {
+            bat.push(w3_ours_batches(SEG_DEFAULT).await);
+            hbat.push(w3_ours_batches(SEG_HUGE).await);
+            sng.push(w3_ours_singles(REC, W3_SINGLES, SEG_DEFAULT).await.0);
+            hsng.push(w3_ours_singles(REC, W3_SINGLES, SEG_HUGE).await.0);
+            let (rc, rs) = tokio::task::spawn_blocking(move || raw_bandwidth(total, 256 << 10))
                 .await
-                .unwrap(),
+                .unwrap();
+            raw_c.push(rc);
+            raw_s.push(rs);
+            let (c, s) = w3_ours_singles(4096, W3_BIG, SEG_DEFAULT).await;
+            big_c.push(c * 4096.0 / 1e6);
+            big_s.push(s * 4096.0 / 1e6);
+            let (c, _) = w3_ours_singles(4096, W3_BIG, SEG_HUGE).await;
+            hbig_c.push(c * 4096.0 / 1e6);
+            okb.push(
+                tokio::task::spawn_blocking(|| w3_okay(200, 1000, REC))
+                    .await
+                    .unwrap(),
+            );
+            okbig.push(
+                tokio::task::spawn_blocking(move || w3_okay(1, W3_BIG, 4096) * 4096.0 / 1e6)
+                    .await
+                    .unwrap(),
+            );
+        }
+        report(
+            "W3 wal-fs non-durable 100 B, batches of 1000",
+            &bat,
+            "records/s",
+            Some((median(&bat) / 10e6, "target 10M/s")),
         );
-        okbig.push(
-            tokio::task::spawn_blocking(move || w3_okay(1, W3_BIG, 4096) * 4096.0 / 1e6)
-                .await
-                .unwrap(),
+        report(
+            "W3 ... same, one segment (no rotation fsync)",
+            &hbat,
+            "records/s",
+            Some((median(&hbat) / 10e6, "target 10M/s")),
+        );
+        report(
+            "W3 wal-fs non-durable 100 B, single awaited appends",
+            &sng,
+            "records/s",
+            Some((median(&sng) / 2e6, "target 2M/s")),
+        );
+        report(
+            "W3 ... same, one segment (no rotation fsync)",
+            &hsng,
+            "records/s",
+            Some((median(&hsng) / 2e6, "target 2M/s")),
+        );
+        report(
+            "raw sequential write 256 KiB chunks, page cache",
+            &raw_c,
+            "MB/s",
+            None,
+        );
+        report(
+            "raw sequential write 256 KiB chunks + fdatasync",
+            &raw_s,
+            "MB/s",
+            None,
+        );
+        report(
+            "W3 wal-fs non-durable 4 KiB appends, page cache",
+            &big_c,
+            "MB/s",
+            Some((median(&big_c) / median(&raw_c), "raw page-cache bandwidth")),
+        );
+        report(
+            "W3 ... same, one segment (no rotation fsync)",
+            &hbig_c,
+            "MB/s",
+            Some((median(&hbig_c) / median(&raw_c), "raw page-cache bandwidth")),
+        );
+        report(
+            "W3 wal-fs non-durable 4 KiB appends + final sync",
+            &big_s,
+            "MB/s",
+            Some((
+                median(&big_s) / median(&raw_s),
+                "raw bandwidth incl. fdatasync (>= 0.7)",
+            )),
+        );
+        report(
+            "W3 okaywal 100 B, entries of 1000 chunks (1 commit each)",
+            &okb,
+            "records/s",
+            None,
+        );
+        report(
+            "W3 okaywal 4 KiB, one entry of 65536 chunks + commit",
+            &okbig,
+            "MB/s",
+            Some((
+                median(&okbig) / median(&raw_s),
+                "raw bandwidth incl. fdatasync",
+            )),
         );
     }
-    report(
-        "W3 wal-fs non-durable 100 B, batches of 1000",
-        &bat,
-        "records/s",
-        Some((median(&bat) / 10e6, "target 10M/s")),
-    );
-    report(
-        "W3 ... same, one segment (no rotation fsync)",
-        &hbat,
-        "records/s",
-        Some((median(&hbat) / 10e6, "target 10M/s")),
-    );
-    report(
-        "W3 wal-fs non-durable 100 B, single awaited appends",
-        &sng,
-        "records/s",
-        Some((median(&sng) / 2e6, "target 2M/s")),
-    );
-    report(
-        "W3 ... same, one segment (no rotation fsync)",
-        &hsng,
-        "records/s",
-        Some((median(&hsng) / 2e6, "target 2M/s")),
-    );
-    report(
-        "raw sequential write 256 KiB chunks, page cache",
-        &raw_c,
-        "MB/s",
-        None,
-    );
-    report(
-        "raw sequential write 256 KiB chunks + fdatasync",
-        &raw_s,
-        "MB/s",
-        None,
-    );
-    report(
-        "W3 wal-fs non-durable 4 KiB appends, page cache",
-        &big_c,
-        "MB/s",
-        Some((median(&big_c) / median(&raw_c), "raw page-cache bandwidth")),
-    );
-    report(
-        "W3 ... same, one segment (no rotation fsync)",
-        &hbig_c,
-        "MB/s",
-        Some((median(&hbig_c) / median(&raw_c), "raw page-cache bandwidth")),
-    );
-    report(
-        "W3 wal-fs non-durable 4 KiB appends + final sync",
-        &big_s,
-        "MB/s",
-        Some((
-            median(&big_s) / median(&raw_s),
-            "raw bandwidth incl. fdatasync (>= 0.7)",
-        )),
-    );
-    report(
-        "W3 okaywal 100 B, entries of 1000 chunks (1 commit each)",
-        &okb,
-        "records/s",
-        None,
-    );
-    report(
-        "W3 okaywal 4 KiB, one entry of 65536 chunks + commit",
-        &okbig,
-        "MB/s",
-        Some((
-            median(&okbig) / median(&raw_s),
-            "raw bandwidth incl. fdatasync",
-        )),
-    );
 
     // W4.
-    let d4 = fresh("w4-ours");
-    w4_write_ours(&d4, W4_RECORDS).await;
-    let d4o = fresh("w4-okay");
-    tokio::task::spawn_blocking({
-        let d4o = d4o.clone();
-        move || w4_write_okay(&d4o, W4_RECORDS)
-    })
-    .await
-    .unwrap();
-    let ours_bytes = dir_bytes(&d4);
-    let okay_bytes = dir_bytes(&d4o);
     let (mut rs, mut rs_rss, mut os, mut os_rss, mut ks, mut ks_rss) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
-    for _ in 0..n {
-        let (s, recs, _, rss) = child("raw-scan", &d4);
-        assert_eq!(recs, W4_RECORDS);
-        rs.push(s);
-        rs_rss.push(rss as f64 / 1024.0);
-        let (s, recs, _, rss) = child("replay-ours", &d4);
-        assert_eq!(recs, W4_RECORDS);
-        os.push(s);
-        os_rss.push(rss as f64 / 1024.0);
-        let (s, recs, _, rss) = child("replay-okay", &d4o);
-        assert_eq!(recs, W4_RECORDS);
-        ks.push(s);
-        ks_rss.push(rss as f64 / 1024.0);
-    }
-    let mbps = |bytes: u64, v: &[f64]| v.iter().map(|s| bytes as f64 / s / 1e6).collect::<Vec<_>>();
-    let raw_mb = mbps(ours_bytes, &rs);
-    let ours_mb = mbps(ours_bytes, &os);
-    let okay_mb = mbps(okay_bytes, &ks);
-    println!(
-        "W4 log: wal-fs {} bytes, okaywal {} bytes, 1 M x 100 B records",
-        ours_bytes, okay_bytes
-    );
-    report("raw CRC scan of the W4 log's frames", &rs, "s", None);
-    report("raw CRC scan", &raw_mb, "MB/s", None);
-    report("W4 wal-fs reopen + replay 1 M x 100 B", &os, "s", None);
-    report(
-        "W4 wal-fs reopen + replay",
-        &ours_mb,
-        "MB/s",
-        Some((median(&ours_mb) / median(&raw_mb), "raw CRC scan (>= 0.8)")),
-    );
-    report("W4 wal-fs replay peak RSS", &os_rss, "MiB", None);
-    report("W4 okaywal recover 1 M x 100 B", &ks, "s", None);
-    report(
-        "W4 okaywal recover",
-        &okay_mb,
-        "MB/s",
-        Some((median(&okay_mb) / median(&raw_mb), "raw CRC scan")),
-    );
-    report("W4 okaywal recover peak RSS", &ks_rss, "MiB", None);
-    report("raw CRC scan peak RSS", &rs_rss, "MiB", None);
-    if std::env::var("WAL_BENCH_KEEP").is_err() {
-        let _ = std::fs::remove_dir_all(&d4);
-        let _ = std::fs::remove_dir_all(&d4o);
+    if selected("w4") {
+        let d4 = fresh("w4-ours");
+        w4_write_ours(&d4, W4_RECORDS).await;
+        let d4o = fresh("w4-okay");
+        tokio::task::spawn_blocking({
+            let d4o = d4o.clone();
+            move || w4_write_okay(&d4o, W4_RECORDS)
+        })
+        .await
+        .unwrap();
+        let ours_bytes = dir_bytes(&d4);
+        let okay_bytes = dir_bytes(&d4o);
+        for _ in 0..n {
+            let (s, recs, _, rss) = child("raw-scan", &d4);
+            assert_eq!(recs, W4_RECORDS);
+            rs.push(s);
+            rs_rss.push(rss as f64 / 1024.0);
+            let (s, recs, _, rss) = child("replay-ours", &d4);
+            assert_eq!(recs, W4_RECORDS);
+            os.push(s);
+            os_rss.push(rss as f64 / 1024.0);
+            let (s, recs, _, rss) = child("replay-okay", &d4o);
+            assert_eq!(recs, W4_RECORDS);
+            ks.push(s);
+            ks_rss.push(rss as f64 / 1024.0);
+        }
+        let mbps =
+            |bytes: u64, v: &[f64]| v.iter().map(|s| bytes as f64 / s / 1e6).collect::<Vec<_>>();
+        let raw_mb = mbps(ours_bytes, &rs);
+        let ours_mb = mbps(ours_bytes, &os);
+        let okay_mb = mbps(okay_bytes, &ks);
+        println!(
+            "W4 log: wal-fs {} bytes, okaywal {} bytes, 1 M x 100 B records",
+            ours_bytes, okay_bytes
+        );
+        report("raw CRC scan of the W4 log's frames", &rs, "s", None);
+        report("raw CRC scan", &raw_mb, "MB/s", None);
+        report("W4 wal-fs reopen + replay 1 M x 100 B", &os, "s", None);
+        report(
+            "W4 wal-fs reopen + replay",
+            &ours_mb,
+            "MB/s",
+            Some((median(&ours_mb) / median(&raw_mb), "raw CRC scan (>= 0.8)")),
+        );
+        report("W4 wal-fs replay peak RSS", &os_rss, "MiB", None);
+        report("W4 okaywal recover 1 M x 100 B", &ks, "s", None);
+        report(
+            "W4 okaywal recover",
+            &okay_mb,
+            "MB/s",
+            Some((median(&okay_mb) / median(&raw_mb), "raw CRC scan")),
+        );
+        report("W4 okaywal recover peak RSS", &ks_rss, "MiB", None);
+        report("raw CRC scan peak RSS", &rs_rss, "MiB", None);
+        if std::env::var("WAL_BENCH_KEEP").is_err() {
+            let _ = std::fs::remove_dir_all(&d4);
+            let _ = std::fs::remove_dir_all(&d4o);
+        }
     }
 
-    if std::env::var("WAL_BENCH_SKIP_1GIB").is_err() {
+    if selected("w4") && std::env::var("WAL_BENCH_SKIP_1GIB").is_err() {
         let dg = fresh("w4-1gib");
         let records = (1u64 << 30) / FRAME as u64 / 1000 * 1000 + 1000;
         w4_write_ours(&dg, records).await;
