@@ -71,6 +71,10 @@ pub fn report(name: &str, samples: &[f64], unit: &str, ratio: Option<(f64, &str)
         ),
         None => println!("{name:<58} median {:>12} {unit:<10}{spread}", human(m)),
     }
+    if std::env::var("WAL_BENCH_VERBOSE").is_ok() {
+        let all: Vec<String> = samples.iter().map(|v| human(*v)).collect();
+        println!("    samples in run order: {}", all.join(" "));
+    }
 }
 
 /// Formats a number with a metric suffix.
