@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use wal_api::format::SegmentHeader;
+use wal_api::format::{SegmentHeader, SEGMENT_HEADER_LEN};
 use wal_api::segment::{check_segment, segment_records, SegmentSummary};
 use wal_api::{Error, Lsn, SegmentId};
 
@@ -139,25 +139,37 @@ impl DirLog {
         ))
     }
 
-    /// Prints records with `from <= lsn <= to`.
+    /// The header of a segment file (reads only its first bytes).
+    fn header(&self, id: SegmentId, path: &Path) -> Result<SegmentHeader, Error> {
+        use std::io::Read;
+        let mut buf = [0u8; SEGMENT_HEADER_LEN];
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut buf))
+            .map_err(|e| Error::io("reading a segment header of", Some(id), e))?;
+        SegmentHeader::decode(&buf).map_err(|r| Error::corrupt(id, 0, r))
+    }
+
+    /// Prints records with `from <= lsn <= to`; returns the LSN of the last one printed.
     pub(crate) fn dump(
         &self,
         from: Lsn,
         to: Lsn,
         hex: bool,
         out: &mut dyn Write,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Lsn>, Error> {
         let io = |e| Error::io("writing output", None, e);
+        let mut last = None;
         for (i, (id, path)) in self.segments.iter().enumerate() {
-            let bytes = self.read(path)?;
-            let header = SegmentHeader::decode(&bytes).map_err(|r| Error::corrupt(*id, 0, r))?;
-            let next_base = self.segments.get(i + 1).and_then(|(_, p)| {
-                let b = std::fs::read(p).ok()?;
-                SegmentHeader::decode(&b).ok().map(|h| h.base)
-            });
+            let header = self.header(*id, path)?;
+            let next_base = self
+                .segments
+                .get(i + 1)
+                .and_then(|(nid, p)| self.header(*nid, p).ok())
+                .map(|h| h.base);
             if header.base > to || next_base.is_some_and(|b| b <= from) {
                 continue;
             }
+            let bytes = self.read(path)?;
             for r in segment_records(&bytes, MAX_PAYLOAD)? {
                 if r.lsn < from || r.lsn > to {
                     continue;
@@ -174,8 +186,9 @@ impl DirLog {
                     )
                     .map_err(io)?;
                 }
+                last = Some(r.lsn);
             }
         }
-        Ok(())
+        Ok(last)
     }
 }

@@ -348,13 +348,23 @@ impl Archiver {
         Ok(entry)
     }
 
-    /// Archives every sealed segment of `src` not archived yet (the unsealed tail is skipped).
+    /// Archives every sealed segment of `src` not archived yet, except the newest segment.
+    ///
+    /// The newest segment is skipped even when it carries a seal trailer: a writer may have
+    /// appended the trailer without having made it durable yet, and an archived copy of bytes
+    /// a crash then loses would disagree with the recovered log. Every older segment was
+    /// durably sealed before its successor was created. Archive the newest one with
+    /// [`archive_segment`](Self::archive_segment) once it is known durable (after
+    /// [`Wal::close`](wal_api::Wal::close), say).
     pub async fn archive_sealed<S: SegmentStore + ?Sized>(
         &self,
         src: &S,
     ) -> Result<Vec<ArchivedSegment>> {
         let mut out = Vec::new();
-        for meta in src.list().await? {
+        let mut listed = src.list().await?;
+        listed.sort_by_key(|m| m.id);
+        listed.pop();
+        for meta in listed {
             if self.get(meta.id).is_some() {
                 continue;
             }

@@ -12,6 +12,7 @@
 //!   delete the local copy (it is a [`RetentionGate`](wal_api::RetentionGate)). It reads
 //!   archived LSNs back ([`Archiver::read`], [`read_through`]) and restores a local log
 //!   ([`Archiver::restore`]).
+//! - [`open_url`] opens `s3://`, `file://` and `memory://` stores configured as the log needs.
 //! - [`FailingObjectStore`] wraps any object store with seeded faults for tests.
 //!
 //! ```
@@ -44,10 +45,12 @@ mod faults;
 mod io;
 mod keys;
 mod store;
+mod url;
 
 pub use archive::{read_through, ArchivedSegment, Archiver, ArchiverOptions, RestoreReport};
 pub use faults::{FailingObjectStore, FaultConfig, FaultStats};
 pub use store::{ObjectOptions, ObjectStoreSegments};
+pub use url::open_url;
 
 /// Re-export of the `object_store` crate this one is built on.
 pub use object_store;

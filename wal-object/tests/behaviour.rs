@@ -353,3 +353,24 @@ fn archiving_never_overwrites_a_different_copy_and_accepts_an_identical_one() {
         assert_eq!(e.crc32, crc32fast::hash(&bytes));
     });
 }
+
+/// `archive_sealed` never takes the newest segment, even sealed: its trailer may not be
+/// durable yet. Every older sealed segment is taken; the newest goes explicitly.
+#[test]
+fn archive_sealed_leaves_the_newest_segment() {
+    rt().block_on(async {
+        let bucket: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let archiver = Archiver::open(bucket, "arch").await.unwrap();
+        let (local, wal, _) = local_log(None).await;
+        // A clean close seals the tail: now every segment has a trailer.
+        wal.close().await.unwrap();
+        let listed = local.list().await.unwrap();
+        let newest = listed.iter().map(|m| m.id).max().unwrap();
+        let done = archiver.archive_sealed(&local).await.unwrap();
+        assert_eq!(done.len(), listed.len() - 1);
+        assert!(done.iter().all(|a| a.id < newest));
+        assert!(archiver.get(newest).is_none());
+        let a = archiver.archive_segment(&local, newest).await.unwrap();
+        assert_eq!(a.id, newest);
+    });
+}

@@ -10,13 +10,13 @@
 //! WAL_S3_ENDPOINT=http://127.0.0.1:9000 WAL_S3_BUCKET=wal cargo run -p wal-examples --bin s3_archive
 //! ```
 //!
-//! The local log is the in-memory backend here; the filesystem backend plugs in the same way.
+//! The local log is on the filesystem backend, in a temporary directory.
 
 use std::sync::Arc;
 
 use object_store::ObjectStore;
 use wal_api::{Lsn, RetentionGate, SegmentStore, Wal, WalOptions};
-use wal_memory::MemoryStore;
+use wal_fs::FsStore;
 use wal_object::{read_through, Archiver};
 
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
@@ -53,7 +53,9 @@ async fn main() -> Result<(), AnyError> {
 
     // The archiver is the log's retention gate: prefix truncation deletes a segment locally
     // only once its archived copy is verified and recorded in the manifest.
-    let local = MemoryStore::new();
+    let local_dir = tempfile::tempdir()?;
+    let local = FsStore::open(local_dir.path().join("log"))?;
+    println!("local log: {}", local.dir().display());
     let gate: Arc<dyn RetentionGate> = Arc::new(archiver.clone());
     let opts = WalOptions::default().segment_size(4096).retention(gate);
     let wal = Wal::open(local.clone(), opts).await?;
@@ -98,7 +100,7 @@ async fn main() -> Result<(), AnyError> {
     );
 
     // Restore a fresh local log from the archive up to LSN 150 and keep writing on it.
-    let restored_store = MemoryStore::new();
+    let restored_store = FsStore::open(local_dir.path().join("restored"))?;
     let report = archiver.restore(&restored_store, Lsn(150)).await?;
     let restored = Wal::open(restored_store, WalOptions::default()).await?;
     let next = restored.append(b"first record after the restore").await?;
