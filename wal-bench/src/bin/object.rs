@@ -186,7 +186,7 @@ async fn main() {
         return;
     };
     println!(
-        "== wal-object benchmarks against {ep} ({} runs each, medians)",
+        "== wal-object benchmarks against {ep} ({} runs each, at least 11 for uploads; medians)",
         runs()
     );
     let store = s3(&ep, &bucket);
