@@ -24,7 +24,8 @@ async fn write_log(dir: &Path) {
     std::fs::write(dir.join("notes.txt"), b"not a segment").unwrap();
 }
 
-fn walctl(args: &[&str]) -> (i32, String) {
+/// Runs walctl: (exit code, stdout, stderr).
+fn walctl_full(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_walctl"))
         .args(args)
         .output()
@@ -32,7 +33,14 @@ fn walctl(args: &[&str]) -> (i32, String) {
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Runs walctl: (exit code, stdout).
+fn walctl(args: &[&str]) -> (i32, String) {
+    let (code, out, _) = walctl_full(args);
+    (code, out)
 }
 
 #[tokio::test]
@@ -71,15 +79,10 @@ fn walctl_bad_usage_exits_2() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// Runs walctl: (exit code, stderr).
 fn walctl_err(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_walctl"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let (code, _, err) = walctl_full(args);
+    (code, err)
 }
 
 #[test]

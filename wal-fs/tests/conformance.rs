@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use tempfile::TempDir;
 use wal_api::SegmentId;
 use wal_fs::{parse_segment_file_name, segment_file_name, DurabilityTracker, FsOptions, FsStore};
+use wal_memory::{power_loss_image, SplitMix};
 use wal_testkit::StoreFactory;
 
 struct Guard {
@@ -24,25 +25,6 @@ impl Guard {
             FsOptions::default().tracker(self.tracker.clone()),
         )
         .expect("open store")
-    }
-}
-
-/// xorshift64*: enough randomness to pick crash images.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next() % n
-        }
     }
 }
 
@@ -76,13 +58,12 @@ impl StoreFactory for Fs {
         g.store()
     }
 
-    /// Power loss: every segment file is cut back to its durable length; the unsynced bytes
-    /// are lost (40%), kept up to a random point (30%), or kept up to a random point and
-    /// followed by a torn stretch of garbage or zeros (30%). One time in five the last segment
+    /// Power loss: every segment file becomes `wal_memory::power_loss_image` of itself and its
+    /// durable length. One time in five the last segment
     /// then gets 4 KiB of zeros appended: the zero fill of a writer that never ran its `Drop`
     /// (sealed segments were trimmed durably by `seal`).
     async fn crash(&self, g: &Guard, seed: u64) -> Option<FsStore> {
-        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut rng = SplitMix::new(seed);
         let last = std::fs::read_dir(g.dir.path())
             .expect("read dir")
             .filter_map(|e| {
@@ -101,23 +82,8 @@ impl StoreFactory for Fs {
             let durable = g
                 .tracker
                 .durable_len(id)
-                .map_or(bytes.len(), |d| (d as usize).min(bytes.len()));
-            let unsynced = &bytes[durable..];
-            let mut image = bytes[..durable].to_vec();
-            if !unsynced.is_empty() {
-                let roll = rng.below(10);
-                if roll >= 4 {
-                    let keep = rng.below(unsynced.len() as u64 + 1) as usize;
-                    image.extend_from_slice(&unsynced[..keep]);
-                    if roll >= 7 && keep < unsynced.len() {
-                        let torn = 1 + rng.below((unsynced.len() - keep) as u64) as usize;
-                        let zeros = rng.below(2) == 0;
-                        for _ in 0..torn {
-                            image.push(if zeros { 0 } else { rng.next() as u8 });
-                        }
-                    }
-                }
-            }
+                .map_or(bytes.len(), |d| d as usize);
+            let mut image = power_loss_image(&bytes, durable, &mut rng);
             // A killed writer leaves its zero fill behind (Drop never trims it): model it.
             if Some(id) == last && rng.below(5) == 0 {
                 image.resize(image.len() + 4096, 0);

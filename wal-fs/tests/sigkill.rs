@@ -19,22 +19,9 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use wal_api::{Error, Lsn, Visibility, Wal, WalOptions};
 use wal_fs::FsStore;
+use wal_memory::SplitMix;
 
 const WRITER: &str = env!("CARGO_BIN_EXE_wal-fs-crash-writer");
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -150,7 +137,7 @@ async fn check(dir: &std::path::Path, acked: &BTreeMap<u64, u32>, t: &mut Tally,
 async fn sigkill_loses_no_acknowledged_record() {
     let kills = env_u64("WAL_FS_KILLS", 200);
     let seed = env_u64("WAL_FS_SEED", 0x5eed_2026);
-    let mut rng = Rng(seed | 1);
+    let mut rng = SplitMix::new(seed);
     let mut t = Tally::default();
     let started = Instant::now();
     let mut dir = tempfile::tempdir().unwrap();

@@ -162,22 +162,7 @@ impl MemoryStore {
         let mut rng = SplitMix::new(seed);
         let mut segs = BTreeMap::new();
         for (id, seg) in &s.segs {
-            let mut data = seg.data[..seg.durable_len].to_vec();
-            let unsynced = &seg.data[seg.durable_len..];
-            if !unsynced.is_empty() {
-                let roll = rng.below(10);
-                if roll >= 4 {
-                    let keep = rng.below(unsynced.len() as u64 + 1) as usize;
-                    data.extend_from_slice(&unsynced[..keep]);
-                    if roll >= 7 && keep < unsynced.len() {
-                        let torn = 1 + rng.below((unsynced.len() - keep) as u64) as usize;
-                        let zeros = rng.below(2) == 0;
-                        for _ in 0..torn {
-                            data.push(if zeros { 0 } else { rng.next_u64() as u8 });
-                        }
-                    }
-                }
-            }
+            let data = power_loss_image(&seg.data, seg.durable_len, &mut rng);
             let len = data.len();
             segs.insert(
                 *id,
@@ -443,4 +428,31 @@ async fn sleep_precisely(d: Duration) {
     if blocking.await.is_err() {
         tokio::time::sleep_until(deadline.into()).await;
     }
+}
+
+/// The bytes a power loss leaves of a file of which the first `durable` bytes were synced:
+/// those survive, and the rest, chosen by `rng`, is lost (40%), survives up to a random point
+/// (30%), or survives up to a random point followed by a torn stretch of garbage or zeros
+/// (30%). [`MemoryStore::crash`] applies it to every segment; a backend's
+/// `StoreFactory::crash` can apply it to its own files.
+pub fn power_loss_image(bytes: &[u8], durable: usize, rng: &mut SplitMix) -> Vec<u8> {
+    let durable = durable.min(bytes.len());
+    let mut image = bytes[..durable].to_vec();
+    let unsynced = &bytes[durable..];
+    if unsynced.is_empty() {
+        return image;
+    }
+    let roll = rng.below(10);
+    if roll >= 4 {
+        let keep = rng.below(unsynced.len() as u64 + 1) as usize;
+        image.extend_from_slice(&unsynced[..keep]);
+        if roll >= 7 && keep < unsynced.len() {
+            let torn = 1 + rng.below((unsynced.len() - keep) as u64) as usize;
+            let zeros = rng.below(2) == 0;
+            for _ in 0..torn {
+                image.push(if zeros { 0 } else { rng.next_u64() as u8 });
+            }
+        }
+    }
+    image
 }
