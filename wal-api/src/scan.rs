@@ -166,7 +166,16 @@ fn check_trailer(
             t.body_len
         ));
     }
-    if scan.skipped.is_empty() {
+    if !scan.skipped.is_empty() {
+        // Frames were skipped, so counts cannot be compared; but no frame may lie past the
+        // LSN the trailer closes the segment at (the next segment starts right after it).
+        if scan.last_lsn > t.last_lsn {
+            return Err(format!(
+                "frames up to LSN {} before a trailer that ends the segment at {}",
+                scan.last_lsn, t.last_lsn
+            ));
+        }
+    } else {
         if t.last_lsn != scan.last_lsn || t.records != scan.records {
             return Err(format!(
                 "trailer says last LSN {} and {} records, found {} and {}",

@@ -169,6 +169,35 @@ struct Position {
     /// Readable length last seen in the table. Bytes below it never change (truncation bumps
     /// the epoch, which drops the position), so the table is consulted again only past it.
     len: u64,
+    /// LSN the next frame of this segment must start at (after a skipped frame, at least).
+    expect: Lsn,
+    /// Base LSN of the following segment: no frame of this one may reach it.
+    bound: Option<Lsn>,
+}
+
+impl Position {
+    /// Whether frame `f` belongs where it was found: it starts at the LSN that follows the
+    /// previous frame (or later, after skipped frames) and ends before the next segment.
+    fn fits(&self, f: &crate::format::Frame<'_>, skip: bool) -> bool {
+        let start = if skip {
+            f.lsn >= self.expect
+        } else {
+            f.lsn == self.expect
+        };
+        start && self.bound.is_none_or(|b| f.last_lsn() < b)
+    }
+}
+
+/// The position at the first frame of segment `id`, from the table.
+fn position_at(t: &super::Table, id: SegmentId) -> Option<Position> {
+    let i = t.segs.iter().position(|s| s.id == id)?;
+    Some(Position {
+        id,
+        off: SEGMENT_HEADER_LEN as u64,
+        len: 0,
+        expect: t.segs[i].base,
+        bound: t.segs.get(i + 1).map(|n| n.base),
+    })
 }
 
 /// Reads frames of one segment after another, yielding records in LSN order.
@@ -292,13 +321,8 @@ impl<S: SegmentStore> Cursor<S> {
                 first,
             });
         }
-        let seg = t.segs.iter().rev().find(|s| s.base <= self.next);
-        if let Some(s) = seg {
-            self.pos = Some(Position {
-                id: s.id,
-                off: SEGMENT_HEADER_LEN as u64,
-                len: 0,
-            });
+        if let Some(s) = t.segs.iter().rev().find(|s| s.base <= self.next) {
+            self.pos = position_at(&t, s.id);
             self.chunk = Bytes::new();
         }
         Ok(())
@@ -379,7 +403,19 @@ impl<S: SegmentStore> Cursor<S> {
         self.ensure(id, off, frame_len, len).await?;
         let rel = (off - self.chunk_off) as usize;
         let chunk = self.chunk.clone();
-        let result = decode_frame(&chunk[rel..], max_payload);
+        let skip = self.inner.opts.recovery_mode == RecoveryMode::SkipCorrupted;
+        let mut result = decode_frame(&chunk[rel..], max_payload);
+        if let (Ok(f), Some(p)) = (&result, &self.pos) {
+            if f.kind != FrameKind::Seal && !p.fits(f, skip) {
+                result = Err(FrameError::Invalid(format!(
+                    "frame of LSNs {}..={} out of place (expected LSN {}{})",
+                    f.lsn,
+                    f.last_lsn(),
+                    p.expect,
+                    p.bound.map_or(String::new(), |b| format!(", below {b}"))
+                )));
+            }
+        }
         match result {
             Ok(f) if f.kind == FrameKind::Seal => {
                 if let Some(p) = &mut self.pos {
@@ -388,7 +424,11 @@ impl<S: SegmentStore> Cursor<S> {
                 Ok(Step::Progress)
             }
             Ok(f) => {
+                let Some(p) = &mut self.pos else {
+                    return Ok(Step::Exhausted);
+                };
                 take_records(&chunk, sink, rel, &f);
+                p.expect = f.last_lsn().next();
                 let mut off = off + f.len() as u64;
                 let mut rel = rel + f.len();
                 // Decode the frames that follow while they are whole in the chunk, so one
@@ -397,17 +437,16 @@ impl<S: SegmentStore> Cursor<S> {
                 while frames < 1024 && off < len {
                     frames += 1;
                     match decode_frame(&chunk[rel..], max_payload) {
-                        Ok(f) if f.kind != FrameKind::Seal => {
+                        Ok(f) if f.kind != FrameKind::Seal && p.fits(&f, skip) => {
                             take_records(&chunk, sink, rel, &f);
+                            p.expect = f.last_lsn().next();
                             off += f.len() as u64;
                             rel += f.len();
                         }
                         _ => break,
                     }
                 }
-                if let Some(p) = &mut self.pos {
-                    p.off = off;
-                }
+                p.off = off;
                 Ok(Step::Progress)
             }
             Err(e) => {
@@ -416,12 +455,13 @@ impl<S: SegmentStore> Cursor<S> {
                     FrameError::Incomplete => "frame overruns the segment".into(),
                     FrameError::Zero => "zero bytes where a frame should be".into(),
                 };
-                if self.inner.opts.recovery_mode != RecoveryMode::SkipCorrupted {
+                if !skip {
                     return Err(Error::corrupt(id, off, reason));
                 }
                 // Skip to the next good frame of this segment.
                 let rest = self.inner.store.read(id, off..len).await?;
-                match find_next_frame(&rest, 1, self.next, max_payload) {
+                let expect = self.pos.as_ref().map_or(self.next, |p| p.expect);
+                match find_next_frame(&rest, 1, expect, max_payload) {
                     Some(p) => {
                         self.chunk = rest;
                         self.chunk_off = off;
@@ -441,18 +481,22 @@ impl<S: SegmentStore> Cursor<S> {
     }
 
     fn next_segment(&mut self, next_id: Option<SegmentId>) -> Result<Step> {
-        match next_id {
-            Some(n) => {
-                self.pos = Some(Position {
-                    id: n,
-                    off: SEGMENT_HEADER_LEN as u64,
-                    len: 0,
-                });
-                self.chunk = Bytes::new();
-                Ok(Step::Progress)
-            }
-            None => Ok(Step::Exhausted),
+        let Some(n) = next_id else {
+            return Ok(Step::Exhausted);
+        };
+        let found = self
+            .inner
+            .table
+            .read()
+            .map_err(|_| Error::InvalidArgument("segment table lock poisoned".into()))
+            .map(|t| position_at(&t, n))?;
+        self.chunk = Bytes::new();
+        self.pos = found;
+        if self.pos.is_none() {
+            // Removed under us (prefix truncation): seek again, which reports the trim.
+            self.seek()?;
         }
+        Ok(Step::Progress)
     }
 
     /// Makes sure the chunk holds `need` bytes from `off` (or up to `len`); returns how many

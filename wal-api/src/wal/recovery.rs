@@ -60,6 +60,9 @@ struct Found {
     records: u64,
     /// Body CRC of the good bytes, when known (computed lazily for the tail).
     body_crc: Option<u32>,
+    /// Stretches of bad frames stepped over in [`RecoveryMode::SkipCorrupted`]: (offset,
+    /// resume offset).
+    skipped: Vec<(u64, u64)>,
 }
 
 enum Verdict {
@@ -98,7 +101,17 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
         let expected = segs.last().map(|f| (f.last_lsn.next(), f.info.id));
         let verdict = check_segment(store, m, full, is_last, expected, max_payload, mode).await?;
         match verdict {
-            Verdict::Good(f) => {
+            Verdict::Good(mut f) => {
+                report
+                    .skipped
+                    .extend(f.skipped.iter().map(|&(at, to)| (m.id, at, to)));
+                if is_last && !f.info.sealed && !f.skipped.is_empty() {
+                    report.torn_bytes = m.len - f.info.len;
+                    seal_damaged(store, &mut f).await?;
+                    segs.push(f);
+                    i += 1;
+                    continue;
+                }
                 if is_last && f.info.sealed && m.len > f.info.len {
                     // Sealed, but zeros follow the trailer: the writer died after writing the
                     // trailer and before seal released its preallocated space. Cut them
@@ -127,7 +140,7 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
             } => {
                 if torn && is_last {
                     // A torn tail: cut it, unless strict mode sees non-zero bytes.
-                    let Some((h, bytes, f)) = prefix else {
+                    let Some((h, bytes, mut f)) = prefix else {
                         // Creation never completed: no header, nothing acknowledged.
                         store.delete(m.id).await?;
                         report.removed_incomplete.push(m.id);
@@ -138,7 +151,15 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
                     if mode == RecoveryMode::AbsoluteConsistency && !zeros {
                         return Err(corrupt_err(m.id, offset, &reason));
                     }
-                    tail_open = Some((h, f.info.len, m.len - f.info.len));
+                    report
+                        .skipped
+                        .extend(f.skipped.iter().map(|&(at, to)| (m.id, at, to)));
+                    if f.skipped.is_empty() {
+                        tail_open = Some((h, f.info.len, m.len - f.info.len));
+                    } else {
+                        report.torn_bytes = m.len - f.info.len;
+                        seal_damaged(store, &mut f).await?;
+                    }
                     segs.push(f);
                     i += 1;
                     continue;
@@ -219,6 +240,38 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
         None => None,
     };
     finish(store, infos, tail, report).await
+}
+
+/// Seals a last segment in which [`RecoveryMode::SkipCorrupted`] stepped over bad frames,
+/// at the end of what it kept, so new records go to a fresh segment. Appending after damage
+/// would put new bytes next to bytes that were judged bad, and a later open that resyncs
+/// differently across them could lose the new records; a sealed segment's end is fixed by its
+/// trailer.
+async fn seal_damaged<S: SegmentStore>(store: &S, f: &mut Found) -> Result<()> {
+    let (id, cut) = (f.info.id, f.info.len);
+    let body = store.read(id, 0..cut).await?;
+    if body.len() as u64 != cut {
+        return Err(corrupt_err(
+            id,
+            cut,
+            "segment shorter than its recovered part",
+        ));
+    }
+    let body_crc = crc32fast::hash(&body);
+    let trailer = Trailer {
+        last_lsn: f.last_lsn,
+        records: f.records,
+        body_len: cut,
+        body_crc,
+    }
+    .encode();
+    let w = store.open_tail(id, cut).await?;
+    w.append(&trailer).await?;
+    w.seal().await?;
+    f.info.len = cut + TRAILER_LEN as u64;
+    f.info.sealed = true;
+    f.body_crc = Some(body_crc);
+    Ok(())
 }
 
 fn segs_to_info(segs: &[Found]) -> Vec<SegInfo> {
@@ -349,24 +402,20 @@ async fn check_segment<S: SegmentStore>(
     }
     if !verify_all {
         // Not verified in full: a sealed segment is checked by header and trailer only (its
-        // frames are checked when read). The last segment without a valid trailer at its end
-        // is scanned below to find where it ends.
-        let bad = |reason: &str| Verdict::Bad {
-            offset: m.len.saturating_sub(TRAILER_LEN as u64),
-            reason: reason.to_string(),
-            prefix: None,
-            torn: false,
-        };
+        // frames are checked when read). The trailer must agree with the header: it covers
+        // exactly the bytes before it, and its record count ends at its last LSN. Anything
+        // else (no trailer, a torn or inconsistent one) is scanned below, which finds where
+        // the segment ends or what is wrong with it.
         let trailer = if m.len >= (SEGMENT_HEADER_LEN + TRAILER_LEN) as u64 {
             let t = store.read(m.id, m.len - TRAILER_LEN as u64..m.len).await?;
             Trailer::decode(&t)
         } else {
             None
         };
-        match trailer {
-            Some(t)
-                if t.body_len + TRAILER_LEN as u64 == m.len && t.last_lsn >= header.base.prev() =>
-            {
+        if let Some(t) = trailer {
+            let agrees = t.body_len.checked_add(TRAILER_LEN as u64) == Some(m.len)
+                && t.last_lsn.0.checked_add(1) == header.base.0.checked_add(t.records);
+            if agrees {
                 return Ok(Verdict::Good(Found {
                     info: SegInfo {
                         id: m.id,
@@ -377,14 +426,9 @@ async fn check_segment<S: SegmentStore>(
                     last_lsn: t.last_lsn,
                     records: t.records,
                     body_crc: Some(t.body_crc),
+                    skipped: Vec::new(),
                 }));
             }
-            _ if !is_last => {
-                return Ok(bad(
-                    "segment is not the last one but has no valid seal trailer",
-                ));
-            }
-            _ => {}
         }
     }
     let bytes = store.read_all(m.id).await?;
@@ -398,10 +442,13 @@ async fn check_segment<S: SegmentStore>(
             len,
             sealed,
         },
-        last_lsn: scan.last_lsn,
+        // A sealed segment ends at its trailer's last LSN (the scan's, unless frames were
+        // skipped, and never below it); the next segment starts right after.
+        last_lsn: scan.trailer.map_or(scan.last_lsn, |t| t.last_lsn),
         records: scan.records,
         // Only the tail needs it (to seal later); the engine computes it when it seals.
         body_crc: None,
+        skipped: scan.skipped.clone(),
     };
     // A sealed segment ends with its trailer (the scan allows zeros after it).
     let sealed_len = scan.end + TRAILER_LEN as u64;
