@@ -18,6 +18,11 @@ pub enum RecoveryMode {
     /// quarantined.
     PointInTime,
     /// Skip frames that fail their checks (their LSNs become a gap) and keep everything else.
+    /// Every segment is scanned at open. When frames of the last segment are skipped, that
+    /// segment is sealed where its good part ends and new records go to a new segment, so
+    /// they are never written next to damaged bytes. Finding the next good frame after
+    /// damage is a search for a frame whose checksum holds, so use this mode to salvage a
+    /// log, not as the everyday one.
     SkipCorrupted,
 }
 
