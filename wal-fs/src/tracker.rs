@@ -9,7 +9,7 @@ use wal_api::SegmentId;
 /// successful sync and seal, and cuts (`open_tail`). Bytes past it were written but not synced,
 /// so a power loss may lose or tear them.
 ///
-/// An [`FsStore`](crate::FsStore) fills it when built with [`FsOptions::tracker`]
+/// An [`FsStore`](crate::FsStore) fills it when built with [`FsOptions::tracker`](crate::FsOptions::tracker)
 /// (crate::FsOptions::tracker); a test keeps a clone across store instances and cuts files
 /// back to these lengths to simulate a power loss. A segment missing from the map is treated as
 /// wholly durable by such tests. Clones share the map.
