@@ -247,7 +247,11 @@ mod s3 {
         let l = log.to_str().unwrap();
         let (code, out, err) = walctl_env(&["archive", l, &url], &env);
         assert_eq!(code, 0, "{out}{err}");
-        assert_eq!(out.matches("archived segment").count(), segments - 1, "{out}");
+        assert_eq!(
+            out.matches("archived segment").count(),
+            segments - 1,
+            "{out}"
+        );
         let restored = dir.path().join("restored");
         let r = restored.to_str().unwrap();
         let (code, out, err) = walctl_env(&["restore", &url, r, "--to", "50"], &env);
