@@ -139,8 +139,13 @@ impl DirLog {
         ))
     }
 
+    /// The segment files, in id order.
+    pub(crate) fn segments(&self) -> &[(SegmentId, PathBuf)] {
+        &self.segments
+    }
+
     /// The header of a segment file (reads only its first bytes).
-    fn header(&self, id: SegmentId, path: &Path) -> Result<SegmentHeader, Error> {
+    pub(crate) fn header(&self, id: SegmentId, path: &Path) -> Result<SegmentHeader, Error> {
         use std::io::Read;
         let mut buf = [0u8; SEGMENT_HEADER_LEN];
         std::fs::File::open(path)
@@ -157,7 +162,6 @@ impl DirLog {
         hex: bool,
         out: &mut dyn Write,
     ) -> Result<Option<Lsn>, Error> {
-        let io = |e| Error::io("writing output", None, e);
         let mut last = None;
         for (i, (id, path)) in self.segments.iter().enumerate() {
             let header = self.header(*id, path)?;
@@ -174,21 +178,30 @@ impl DirLog {
                 if r.lsn < from || r.lsn > to {
                     continue;
                 }
-                if hex {
-                    let h: String = r.data.iter().map(|b| format!("{b:02x}")).collect();
-                    writeln!(out, "{}\t{}", r.lsn, h).map_err(io)?;
-                } else {
-                    writeln!(
-                        out,
-                        "{}\t{}",
-                        r.lsn,
-                        String::from_utf8_lossy(&r.data).escape_debug()
-                    )
-                    .map_err(io)?;
-                }
+                print_record(out, r.lsn, &r.data, hex)?;
                 last = Some(r.lsn);
             }
         }
         Ok(last)
     }
+}
+
+/// Prints one record as `LSN<TAB>payload` (escaped text, or hex).
+pub(crate) fn print_record(
+    out: &mut dyn Write,
+    lsn: Lsn,
+    data: &[u8],
+    hex: bool,
+) -> Result<(), Error> {
+    let r = if hex {
+        let h: String = data.iter().map(|b| format!("{b:02x}")).collect();
+        writeln!(out, "{lsn}\t{h}")
+    } else {
+        writeln!(
+            out,
+            "{lsn}\t{}",
+            String::from_utf8_lossy(data).escape_debug()
+        )
+    };
+    r.map_err(|e| Error::io("writing output", None, e))
 }

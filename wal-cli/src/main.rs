@@ -19,7 +19,9 @@
 mod bench;
 mod dir;
 mod remote;
+mod tail;
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -158,20 +160,17 @@ fn inspect(cmd: &str, dir: &str, opts: Opts<'_>) -> Result<ExitCode, String> {
         }
         _ => {
             opts.check(&["--from", "--poll-ms", "--exit-idle-ms"], &["--hex"])?;
-            let mut from = Lsn(opts.num("--from")?.unwrap_or(1));
+            let from = Lsn(opts.num("--from")?.unwrap_or(1));
             let poll = Duration::from_millis(opts.num("--poll-ms")?.unwrap_or(200).max(1));
             let idle_exit = opts.num("--exit-idle-ms")?.map(Duration::from_millis);
-            let hex = opts.flag("--hex");
+            let mut follower = tail::Follower::new(dir, from, opts.flag("--hex"));
             let mut last_new = Instant::now();
             loop {
                 let mut out = std::io::stdout().lock();
-                if let Some(last) = open()?
-                    .dump(from, Lsn(u64::MAX), hex, &mut out)
-                    .map_err(|e| e.to_string())?
-                {
-                    from = last.next();
+                if follower.poll(&mut out).map_err(|e| e.to_string())? > 0 {
                     last_new = Instant::now();
                 }
+                let _ = out.flush();
                 drop(out);
                 if idle_exit.is_some_and(|d| last_new.elapsed() >= d) {
                     return Ok(ExitCode::SUCCESS);

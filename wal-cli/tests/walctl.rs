@@ -137,7 +137,12 @@ async fn walctl_tail_follows_a_running_writer() {
     assert_eq!(out.status.code(), Some(0));
     let want: String = (1..=100).map(|i| format!("{i}\tr{i}\n")).collect();
     assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+    // Starting in the middle of the log, after a clean close sealed the last segment.
     wal.close().await.unwrap();
+    let (code, out) = walctl(&["tail", &d, "--from", "57", "--exit-idle-ms", "300"]);
+    assert_eq!(code, 0);
+    let want: String = (57..=100).map(|i| format!("{i}\tr{i}\n")).collect();
+    assert_eq!(out, want);
 }
 
 /// `archive` uploads every sealed segment but the newest, refuses a directory a writer
