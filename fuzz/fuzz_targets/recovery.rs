@@ -29,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
     seg.extend_from_slice(body);
     let store = MemoryStore::new();
     store.insert_raw(SegmentId(1), seg);
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
         return;
     };
     rt.block_on(async {

@@ -119,6 +119,10 @@ pub(crate) struct Inner<S> {
 /// `Wal` is cheap to clone; clones share one log. Appends from many tasks are serialized
 /// into LSN order, and concurrent durable appends share syncs (group commit).
 ///
+/// It runs on tokio and needs the runtime's timers (`enable_time` or `enable_all` on a
+/// runtime builder; `#[tokio::main]` and `#[tokio::test]` turn them on): group commit bounds
+/// how long a sync waits for company with a timer.
+///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// use futures::StreamExt;
