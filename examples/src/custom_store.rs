@@ -109,6 +109,11 @@ impl SegmentStore for MapStore {
         Ok(())
     }
 
+    async fn preserve(&self, id: SegmentId, bytes: &[u8], _reason: &str) -> Result<()> {
+        self.lock().quarantine.push((id, bytes.to_vec()));
+        Ok(())
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities::with_quarantine()
     }

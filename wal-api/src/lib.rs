@@ -48,4 +48,6 @@ pub use policy::{
     SyncPolicy,
 };
 pub use store::{Capabilities, SegmentMeta, SegmentStore, SegmentStoreExt, SegmentWriter};
-pub use wal::{LsnRange, Record, RecordStream, RecoveryReport, SegmentInfo, Wal, WalStats};
+pub use wal::{
+    LsnRange, Record, RecordStream, RecoveryReport, SegmentInfo, Ticket, Wal, WalStats, Watermark,
+};

@@ -57,6 +57,10 @@ pub struct WalOptions {
     pub write_buffer: usize,
     /// Bytes fetched from the store per read request while streaming.
     pub read_chunk: usize,
+    /// Under policies that do not sync every append (`Interval`, `Never`), start a background
+    /// sync once this many bytes are not yet durable, so bulk writes stream to the disk.
+    /// `None` leaves it to the policy and the seal. Default 8 MiB.
+    pub write_behind: Option<u64>,
     /// Verify every sealed segment end to end at open (always on for the strict recovery modes).
     pub verify_on_open: bool,
     /// Decides which segments prefix truncation may delete (an archiver plugs in here);
@@ -93,6 +97,7 @@ impl Default for WalOptions {
             visibility: Visibility::default(),
             write_buffer: 256 << 10,
             read_chunk: 256 << 10,
+            write_behind: Some(8 << 20),
             verify_on_open: false,
             retention: None,
         }
@@ -149,6 +154,34 @@ impl WalOptions {
         self
     }
 
+    /// Sets the write-behind threshold (`None` turns it off).
+    #[must_use]
+    pub fn write_behind(mut self, bytes: Option<u64>) -> Self {
+        self.write_behind = bytes;
+        self
+    }
+
+    /// Sets the largest atomic batch payload.
+    #[must_use]
+    pub fn max_batch_size(mut self, bytes: u32) -> Self {
+        self.max_batch_size = bytes;
+        self
+    }
+
+    /// Sets how many bytes a reader fetches from the store at a time.
+    #[must_use]
+    pub fn read_chunk(mut self, bytes: usize) -> Self {
+        self.read_chunk = bytes;
+        self
+    }
+
+    /// Turns full verification of sealed segments at open on or off.
+    #[must_use]
+    pub fn verify_on_open(mut self, on: bool) -> Self {
+        self.verify_on_open = on;
+        self
+    }
+
     /// Largest payload a frame may declare under these options.
     pub(crate) fn max_frame_payload(&self) -> u32 {
         self.max_record_size.max(self.max_batch_size)
@@ -164,6 +197,36 @@ impl WalOptions {
         if self.max_record_size == 0 || self.max_batch_size == 0 {
             return Err(crate::Error::InvalidArgument(
                 "max_record_size and max_batch_size must be positive".into(),
+            ));
+        }
+        // Frame lengths are u32 on disk and must fit a segment.
+        const MAX_PAYLOAD: u32 = u32::MAX - 64;
+        if self.max_record_size > MAX_PAYLOAD || self.max_batch_size > MAX_PAYLOAD {
+            return Err(crate::Error::InvalidArgument(format!(
+                "max_record_size and max_batch_size must be at most {MAX_PAYLOAD} bytes"
+            )));
+        }
+        const MAX_SEGMENT: u64 = 1 << 50;
+        if self.segment_size > MAX_SEGMENT {
+            return Err(crate::Error::InvalidArgument(format!(
+                "segment_size must be at most {MAX_SEGMENT} bytes"
+            )));
+        }
+        // Buffers are allocated up front or per read: keep them to what a process can hold.
+        const MAX_BUFFER: usize = 1 << 30;
+        if self.read_chunk == 0 || self.read_chunk > MAX_BUFFER {
+            return Err(crate::Error::InvalidArgument(format!(
+                "read_chunk must be between 1 and {MAX_BUFFER} bytes"
+            )));
+        }
+        if self.write_buffer > MAX_BUFFER {
+            return Err(crate::Error::InvalidArgument(format!(
+                "write_buffer must be at most {MAX_BUFFER} bytes"
+            )));
+        }
+        if self.write_behind == Some(0) {
+            return Err(crate::Error::InvalidArgument(
+                "write_behind must be positive (or None)".into(),
             ));
         }
         Ok(())

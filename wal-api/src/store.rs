@@ -54,8 +54,9 @@ impl Capabilities {
 /// - [`create`](Self::create) MUST fail with [`Error::AlreadyExists`](crate::Error::AlreadyExists)
 ///   if the id exists, and MUST make the new segment, holding exactly `header`, durable before it
 ///   returns (a power loss afterwards keeps it).
-/// - [`open_tail`](Self::open_tail) MUST cut the segment to `truncate_at` bytes durably before it
-///   returns, and the writer appends after that point.
+/// - [`open_tail`](Self::open_tail) MUST cut the segment to `truncate_at` bytes and make the kept
+///   bytes durable (not only the cut: a crashed writer may have left them unsynced) before it
+///   returns; the writer appends after that point.
 /// - [`read`](Self::read) returns the bytes of `range` clipped to the segment's length: a short
 ///   read happens only at the end. It MUST see every byte whose `append` returned.
 /// - [`list`](Self::list) returns every segment in ascending id order; anything else under the
@@ -67,6 +68,11 @@ impl Capabilities {
 /// - One writer per store: a store that can be shared MUST refuse a second writer
 ///   ([`Error::AlreadyOpen`](crate::Error::AlreadyOpen)) or fence the first
 ///   ([`Error::Fenced`](crate::Error::Fenced)).
+/// - [`preserve`](Self::preserve) MUST keep a durable copy of the given bytes outside the log
+///   (next to quarantined segments) before it returns; `list` never shows it.
+/// - [`close`](Self::close) releases what makes this the one writer (a directory lock): a new
+///   store over the same data can then be opened while clones of this one still exist. After
+///   it, mutating calls MAY fail with [`Error::Closed`](crate::Error::Closed).
 #[async_trait]
 pub trait SegmentStore: Debug + Send + Sync + 'static {
     /// Creates segment `id` holding `header`, durably, and returns its writer.
@@ -81,6 +87,28 @@ pub trait SegmentStore: Debug + Send + Sync + 'static {
     async fn delete(&self, id: SegmentId) -> Result<()>;
     /// Moves segment `id` out of the log, keeping its bytes for inspection, durably.
     async fn quarantine(&self, id: SegmentId, reason: &str) -> Result<()>;
+    /// Makes the first `len` bytes of segment `id` (all of it) durable. Recovery calls it on
+    /// the last segment before building on it, since a crashed writer may have left its bytes,
+    /// trailer included, unsynced. The default reopens the segment with
+    /// [`open_tail`](Self::open_tail) at `len` and seals it; a store whose writes are always
+    /// durable may return `Ok` at once.
+    async fn sync_segment(&self, id: SegmentId, len: u64) -> Result<()> {
+        self.open_tail(id, len).await?.seal().await.map(|_| ())
+    }
+    /// Keeps a durable copy of `bytes`, taken from segment `id`, outside the log for
+    /// inspection (recovery calls it before cutting damaged bytes out of a segment). Stores
+    /// with the `quarantine` capability MUST implement it.
+    async fn preserve(&self, id: SegmentId, bytes: &[u8], reason: &str) -> Result<()> {
+        let _ = (id, bytes, reason);
+        Err(crate::Error::Unsupported(
+            "preserve (recovery needs to keep a copy of damaged bytes it cuts)",
+        ))
+    }
+    /// Releases the store's one-writer lock, if it has one. The engine calls it from
+    /// [`Wal::close`](crate::Wal::close).
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
     /// What this store can do.
     fn capabilities(&self) -> Capabilities;
 }
@@ -91,10 +119,16 @@ pub trait SegmentStore: Debug + Send + Sync + 'static {
 /// - The engine never calls `append` concurrently with `append` or `seal`.
 /// - `append` returns once the bytes are readable through [`SegmentStore::read`]; it returns the
 ///   segment's new length.
-/// - `sync` MAY run concurrently with `append` and with `seal`, and MAY be called after `seal`
-///   (then it returns `Ok` and does nothing). On `Ok`, every byte whose `append` returned before
-///   the call is durable. On `Err` nothing is promised, and the engine poisons the log: a store
-///   MUST NOT report success for a later sync that does not cover the failed one.
+/// - `sync` MAY run concurrently with `append`, never with `seal` or another `sync` of the same
+///   writer (the engine serializes them), and MAY be called after `seal` (then it returns `Ok`
+///   and does nothing). On `Ok`, every byte whose `append` returned before the call is durable.
+/// - Once any `sync`, `seal` or background flush of a writer has failed, every later `sync`
+///   and `seal` of it MUST fail too: a store MUST NOT report success for a sync that does not
+///   cover bytes an earlier failure may have lost (on Linux, a failed writeback marks the pages
+///   clean and only one `fsync` caller sees the error). The engine poisons the log on the
+///   first failure.
+/// - A store that flushes in the background MUST serialize that flush with `sync` and `seal`
+///   and record its failure as above.
 /// - `seal` makes every appended byte durable, releases preallocated space and closes the
 ///   segment for writing; the engine has already appended the trailer.
 #[async_trait]
@@ -130,6 +164,15 @@ macro_rules! forward_store {
             }
             async fn quarantine(&self, id: SegmentId, reason: &str) -> Result<()> {
                 (**self).quarantine(id, reason).await
+            }
+            async fn sync_segment(&self, id: SegmentId, len: u64) -> Result<()> {
+                (**self).sync_segment(id, len).await
+            }
+            async fn preserve(&self, id: SegmentId, bytes: &[u8], reason: &str) -> Result<()> {
+                (**self).preserve(id, bytes, reason).await
+            }
+            async fn close(&self) -> Result<()> {
+                (**self).close().await
             }
             fn capabilities(&self) -> Capabilities {
                 (**self).capabilities()

@@ -18,8 +18,9 @@ pub enum SyncMode {
 
 /// Which thread runs a segment's `fdatasync`/`fsync` when the log syncs.
 ///
-/// The log never runs two syncs of one segment at once (group commit has one leader), so at
-/// most one thread per log waits in the kernel at any time.
+/// The engine never runs two syncs (or a sync and a seal) of one segment at once, and the
+/// store holds a per-file gate across each one as well, so at most one thread per segment
+/// waits in the kernel at any time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SyncExecution {
     /// [`Inline`](Self::Inline) on a multi-threaded tokio runtime, [`Offload`](Self::Offload)
@@ -54,11 +55,6 @@ pub struct FsOptions {
     /// Largest step by which preallocation grows a file (it starts at 64 KiB and doubles up to
     /// this).
     pub preallocate_max_step: u64,
-    /// Once this many appended bytes are not yet synced, start a background `fdatasync`
-    /// (write-behind), so a bulk writer streams to the disk instead of flushing a whole
-    /// segment when it is sealed. `None` leaves writeback to the kernel and to syncs. Does
-    /// not apply to [`SyncMode::Dsync`].
-    pub write_behind: Option<u64>,
     /// Which thread runs syncs ([`SyncExecution::Auto`] by default).
     pub sync_execution: SyncExecution,
     /// Test support: records, per segment, the length known durable after each successful
@@ -73,7 +69,6 @@ impl Default for FsOptions {
             sync_mode: SyncMode::default(),
             preallocate: true,
             preallocate_max_step: 4 << 20,
-            write_behind: Some(8 << 20),
             sync_execution: SyncExecution::Auto,
             tracker: None,
         }
@@ -92,13 +87,6 @@ impl FsOptions {
     #[must_use]
     pub fn preallocate(mut self, on: bool) -> Self {
         self.preallocate = on;
-        self
-    }
-
-    /// Sets the write-behind threshold (`None` turns it off).
-    #[must_use]
-    pub fn write_behind(mut self, bytes: Option<u64>) -> Self {
-        self.write_behind = bytes;
         self
     }
 

@@ -34,6 +34,20 @@ const O_DSYNC: i32 = 0x40_0000;
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]
 const O_DSYNC: i32 = 0;
 
+/// `O_NOFOLLOW`: the lock file is never opened through a symbolic link (values from the
+/// platforms' `fcntl.h`).
+#[cfg(all(target_os = "linux", any(target_arch = "aarch64", target_arch = "arm")))]
+const O_NOFOLLOW: i32 = 0o100000;
+#[cfg(all(
+    target_os = "linux",
+    not(any(target_arch = "aarch64", target_arch = "arm"))
+))]
+const O_NOFOLLOW: i32 = 0o400000;
+#[cfg(target_os = "macos")]
+const O_NOFOLLOW: i32 = 0x100;
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+const O_NOFOLLOW: i32 = 0;
+
 /// A [`SegmentStore`] keeping one file per segment in a directory.
 ///
 /// - Segment files are named `<SegmentId::padded()>.wal` and parsed strictly; anything else in
@@ -76,8 +90,10 @@ pub(crate) struct Shared {
     /// Writers of open (unsealed) segments: `list` and `read` use their logical length, which
     /// excludes preallocated zeros.
     pub(crate) open: Mutex<HashMap<SegmentId, Arc<WriterState>>>,
-    /// Held for the life of the store; closing it releases the directory lock.
-    _lock: File,
+    /// The locked `wal.lock`, held until [`SegmentStore::close`] or the last clone drops.
+    lock: Mutex<Option<File>>,
+    /// Set by [`SegmentStore::close`]: the lock is released, nothing more may change.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -90,6 +106,36 @@ impl Shared {
 
     pub(crate) fn segment_path(&self, id: SegmentId) -> PathBuf {
         self.dir.join(segment_file_name(id))
+    }
+
+    /// `Err(Closed)` once the store was closed (its lock released).
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// The quarantine directory, created if needed; never a symbolic link or anything else
+    /// that would lead writes out of the log directory.
+    fn quarantine_dir(&self, id: SegmentId) -> Result<PathBuf> {
+        let qdir = self.dir.join(QUARANTINE_DIR);
+        match std::fs::symlink_metadata(&qdir) {
+            Ok(m) if m.is_dir() => Ok(qdir),
+            Ok(_) => Err(Error::InvalidArgument(format!(
+                "{} is not a directory (a symbolic link or a file): recovery will not move                  segments through it; remove it or replace it with a directory",
+                qdir.display()
+            ))),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                DirBuilder::new()
+                    .mode(0o700)
+                    .create(&qdir)
+                    .map_err(io("quarantining", Some(id)))?;
+                sync_dir(&self.dir).map_err(io("quarantining", Some(id)))?;
+                Ok(qdir)
+            }
+            Err(e) => Err(Error::io("quarantining", Some(id), e)),
+        }
     }
 
     fn logical_len(&self, id: SegmentId) -> Option<u64> {
@@ -198,13 +244,24 @@ impl FsStore {
                 sync_dir(parent).map_err(io("syncing the parent directory of", None))?;
             }
         }
+        let lock_path = dir.join(LOCK_FILE);
+        if let Ok(m) = std::fs::symlink_metadata(&lock_path) {
+            if !m.is_file() {
+                return Err(Error::InvalidArgument(format!(
+                    "{} is not a regular file (a symbolic link, directory or other entry): the \
+                     lock is never taken through it; remove it",
+                    lock_path.display()
+                )));
+            }
+        }
         let lock = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .mode(0o600)
-            .open(dir.join(LOCK_FILE))
+            .custom_flags(O_NOFOLLOW)
+            .open(&lock_path)
             .map_err(io("opening the lock file of", None))?;
         match lock.try_lock() {
             Ok(()) => {}
@@ -222,7 +279,8 @@ impl FsStore {
                 dir,
                 opts,
                 open: Mutex::new(HashMap::new()),
-                _lock: lock,
+                lock: Mutex::new(Some(lock)),
+                closed: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         store.make_contents_durable()?;
@@ -236,7 +294,7 @@ impl FsStore {
     /// not yet created).
     fn make_contents_durable(&self) -> Result<()> {
         let sh = &self.shared;
-        for (id, path) in self.scan()?.0.into_iter().rev().take(2) {
+        for (id, path) in self.segment_files()?.into_iter().rev().take(2) {
             let f = File::open(&path).map_err(io("opening", Some(id)))?;
             f.sync_all().map_err(io("syncing", Some(id)))?;
             if let Some(t) = &sh.opts.tracker {
@@ -266,6 +324,27 @@ impl FsStore {
     /// quarantine directory): ignored by the store, reported here for operators.
     pub fn foreign_files(&self) -> Result<Vec<PathBuf>> {
         Ok(self.scan()?.1)
+    }
+
+    /// Segment files, refusing an entry with a segment's name that is not a regular file (a
+    /// directory, FIFO or symbolic link): the log would otherwise skip a segment it cannot
+    /// read, or fail later when it tries to create one under that name.
+    fn segment_files(&self) -> Result<Vec<(SegmentId, PathBuf)>> {
+        let (segs, foreign) = self.scan()?;
+        if let Some(bad) = foreign.iter().find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(parse_segment_file_name)
+                .is_some()
+        }) {
+            return Err(Error::InvalidArgument(format!(
+                "{} has a segment file's name but is not a regular file (a directory, FIFO or \
+                 symbolic link); the log never follows or reads it: move it out of {}",
+                bad.display(),
+                self.shared.dir.display()
+            )));
+        }
+        Ok(segs)
     }
 
     /// Segment files (regular files with a strict name) and foreign entries.
@@ -326,6 +405,7 @@ fn quarantine_target(qdir: &Path, id: SegmentId) -> PathBuf {
 #[async_trait]
 impl SegmentStore for FsStore {
     async fn create(&self, id: SegmentId, header: &[u8]) -> Result<Box<dyn SegmentWriter>> {
+        self.shared.check_open()?;
         let sh = Arc::clone(&self.shared);
         let header = header.to_vec();
         let len = header.len() as u64;
@@ -336,7 +416,15 @@ impl SegmentStore for FsStore {
             let file = match o.open(&path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                    return Err(Error::AlreadyExists { segment: id })
+                    let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+                    if regular {
+                        return Err(Error::AlreadyExists { segment: id });
+                    }
+                    return Err(Error::InvalidArgument(format!(
+                        "cannot create segment {id}: {} is taken by an entry that is not a \
+                         segment file; move it out of the log directory",
+                        path.display()
+                    )));
                 }
                 Err(e) => return Err(Error::io("creating", Some(id), e)),
             };
@@ -360,6 +448,7 @@ impl SegmentStore for FsStore {
     }
 
     async fn open_tail(&self, id: SegmentId, truncate_at: u64) -> Result<Box<dyn SegmentWriter>> {
+        self.shared.check_open()?;
         let sh = Arc::clone(&self.shared);
         // A writer of this segment still registered (the engine dropped it) is replaced.
         sh.open_writers().remove(&id);
@@ -427,7 +516,7 @@ impl SegmentStore for FsStore {
     }
 
     async fn list(&self) -> Result<Vec<SegmentMeta>> {
-        let (segs, _) = self.scan()?;
+        let segs = self.segment_files()?;
         let mut out = Vec::with_capacity(segs.len());
         for (id, path) in segs {
             let len = match self.shared.logical_len(id) {
@@ -444,6 +533,7 @@ impl SegmentStore for FsStore {
     }
 
     async fn delete(&self, id: SegmentId) -> Result<()> {
+        self.shared.check_open()?;
         let sh = Arc::clone(&self.shared);
         blocking(move || {
             match std::fs::remove_file(sh.segment_path(id)) {
@@ -461,35 +551,18 @@ impl SegmentStore for FsStore {
     }
 
     async fn quarantine(&self, id: SegmentId, reason: &str) -> Result<()> {
+        self.shared.check_open()?;
         let sh = Arc::clone(&self.shared);
         let reason = reason.to_string();
         blocking(move || {
             let from = sh.segment_path(id);
-            if !from.is_file() {
+            if !std::fs::symlink_metadata(&from).is_ok_and(|m| m.is_file()) {
                 return Err(Error::NotFound { segment: id });
             }
-            let qdir = sh.dir.join(QUARANTINE_DIR);
-            if !qdir.is_dir() {
-                DirBuilder::new()
-                    .mode(0o700)
-                    .create(&qdir)
-                    .map_err(io("quarantining", Some(id)))?;
-                sync_dir(&sh.dir).map_err(io("quarantining", Some(id)))?;
-            }
+            let qdir = sh.quarantine_dir(id)?;
             let to = quarantine_target(&qdir, id);
-            let mut note = to.clone().into_os_string();
-            note.push(".reason");
-            let note = PathBuf::from(note);
-            let wrote = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&note)
-                .and_then(|f| {
-                    f.write_all_at(reason.as_bytes(), 0)?;
-                    f.sync_all()
-                });
-            wrote.map_err(io("quarantining", Some(id)))?;
+            write_new_durably(&reason_path(&to), reason.as_bytes())
+                .map_err(io("quarantining", Some(id)))?;
             std::fs::rename(&from, &to).map_err(io("quarantining", Some(id)))?;
             sync_dir(&qdir).map_err(io("quarantining", Some(id)))?;
             sync_dir(&sh.dir).map_err(io("quarantining", Some(id)))
@@ -499,7 +572,65 @@ impl SegmentStore for FsStore {
         Ok(())
     }
 
+    async fn preserve(&self, id: SegmentId, bytes: &[u8], reason: &str) -> Result<()> {
+        self.shared.check_open()?;
+        let sh = Arc::clone(&self.shared);
+        let (bytes, reason) = (bytes.to_vec(), reason.to_string());
+        blocking(move || {
+            let qdir = sh.quarantine_dir(id)?;
+            let to = quarantine_target(&qdir, id);
+            write_new_durably(&reason_path(&to), reason.as_bytes())
+                .and_then(|()| write_new_durably(&to, &bytes))
+                .and_then(|()| sync_dir(&qdir))
+                .map_err(io("keeping a copy of", Some(id)))
+        })
+        .await
+    }
+
+    async fn sync_segment(&self, id: SegmentId, _len: u64) -> Result<()> {
+        let sh = Arc::clone(&self.shared);
+        blocking(move || {
+            let path = sh.segment_path(id);
+            let f = File::open(&path).map_err(io("syncing", Some(id)))?;
+            f.sync_all().map_err(io("syncing", Some(id)))?;
+            if let Some(t) = &sh.opts.tracker {
+                let len = f.metadata().map_err(io("inspecting", Some(id)))?.len();
+                t.set(id, len);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.shared.closed.store(true, Ordering::SeqCst);
+        let lock = match self.shared.lock.lock() {
+            Ok(mut g) => g.take(),
+            Err(p) => p.into_inner().take(),
+        };
+        drop(lock);
+        Ok(())
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities::with_quarantine()
     }
+}
+
+/// `<path>.reason`, the note written next to a quarantined segment or copy.
+fn reason_path(to: &Path) -> PathBuf {
+    let mut note = to.to_path_buf().into_os_string();
+    note.push(".reason");
+    PathBuf::from(note)
+}
+
+/// Writes a new file (never an existing one) and fsyncs it.
+fn write_new_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all_at(bytes, 0)?;
+    f.sync_all()
 }

@@ -33,10 +33,10 @@ pub(crate) struct WriterState {
     /// that syncs between appends; a bulk writer that syncs rarely would write every byte
     /// twice, so it extends the fill at most once per sync.
     synced: AtomicBool,
-    /// Logical length covered by the last sync (or write-behind) that started.
-    sync_mark: AtomicU64,
-    /// A write-behind sync is running.
-    behind: AtomicBool,
+    /// Held across every `fdatasync`/`fsync` of the file, with the failure check before it
+    /// and the failure record after it: two syncs of one file never overlap, so an error
+    /// the kernel reports to only one caller (errseq) is always seen here and recorded.
+    sync_gate: Mutex<()>,
     /// The first write or sync failure; every later sync fails too (no false success).
     failed: Mutex<Option<String>>,
 }
@@ -51,8 +51,7 @@ impl WriterState {
             sealing: AtomicBool::new(false),
             sealed: AtomicBool::new(false),
             synced: AtomicBool::new(true),
-            sync_mark: AtomicU64::new(len),
-            behind: AtomicBool::new(false),
+            sync_gate: Mutex::new(()),
             failed: Mutex::new(None),
         }
     }
@@ -64,6 +63,17 @@ impl WriterState {
             }
         }
         Error::io(op, Some(self.id), e)
+    }
+
+    /// Runs the blocking sync `f` of the file under the sync gate: fails without syncing once
+    /// an earlier write or sync failed, and records a failure of `f`.
+    fn gated_sync(&self, op: &'static str, f: impl FnOnce() -> std::io::Result<()>) -> Result<()> {
+        let _gate = match self.sync_gate.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        self.check_failed(op)?;
+        f().map_err(|e| self.fail(op, e))
     }
 
     fn check_failed(&self, op: &'static str) -> Result<()> {
@@ -119,44 +129,6 @@ impl FsWriter {
         self.st.allocated.fetch_max(pos, Ordering::SeqCst);
     }
 
-    /// Starts a background `fdatasync` once `write_behind` bytes are unsynced, so a writer
-    /// that rarely syncs (bulk, non-durable) streams to the disk while it appends instead of
-    /// flushing a whole segment at its seal. It only ever makes more bytes durable; a failure
-    /// is recorded and fails every later append and sync.
-    fn write_behind(&self, end: u64) {
-        let opts = &self.store.shared.opts;
-        let Some(limit) = opts.write_behind else {
-            return;
-        };
-        let st = &self.st;
-        if opts.sync_mode == SyncMode::Dsync
-            || end.saturating_sub(st.sync_mark.load(Ordering::SeqCst)) < limit
-            || st.behind.swap(true, Ordering::SeqCst)
-        {
-            return;
-        }
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            st.behind.store(false, Ordering::SeqCst);
-            return;
-        };
-        st.sync_mark.fetch_max(end, Ordering::SeqCst);
-        let st = Arc::clone(st);
-        let tracker = opts.tracker.clone();
-        rt.spawn_blocking(move || {
-            match st.file.sync_data() {
-                Ok(()) => {
-                    if let Some(t) = tracker {
-                        t.raise(st.id, end);
-                    }
-                }
-                Err(e) => {
-                    let _ = st.fail("syncing behind the writer", e);
-                }
-            }
-            st.behind.store(false, Ordering::SeqCst);
-        });
-    }
-
     fn raise_durable(&self, len: u64) {
         if let Some(t) = &self.store.shared.opts.tracker {
             t.raise(self.st.id, len);
@@ -192,7 +164,6 @@ impl SegmentWriter for FsWriter {
         }
         // Zero fill after the data, so the append itself is never delayed by it twice.
         self.preallocate(end, allocated);
-        self.write_behind(end);
         Ok(end)
     }
 
@@ -203,20 +174,17 @@ impl SegmentWriter for FsWriter {
         }
         st.check_failed("syncing")?;
         let target = st.len.load(Ordering::SeqCst);
-        st.sync_mark.fetch_max(target, Ordering::SeqCst);
         let mode = self.store.shared.opts.sync_mode;
         if mode != SyncMode::Dsync {
-            let file = Arc::clone(&st.file);
+            let s2 = Arc::clone(st);
             let how = self.store.shared.opts.sync_execution;
-            let r = sync_on(how, move || {
-                let r = match mode {
-                    SyncMode::FullSync => file.sync_all(),
-                    _ => file.sync_data(),
-                };
-                Ok(r)
+            sync_on(how, move || {
+                s2.gated_sync("syncing", || match mode {
+                    SyncMode::FullSync => s2.file.sync_all(),
+                    _ => s2.file.sync_data(),
+                })
             })
             .await?;
-            r.map_err(|e| st.fail("syncing", e))?;
         }
         st.synced.store(true, Ordering::SeqCst);
         self.raise_durable(target);
@@ -233,16 +201,15 @@ impl SegmentWriter for FsWriter {
         st.check_failed("sealing")?;
         let s2 = Arc::clone(&st);
         let how = self.store.shared.opts.sync_execution;
-        let r = sync_on(how, move || {
-            let r = if s2.allocated.load(Ordering::SeqCst) > len {
-                s2.file.set_len(len)
-            } else {
-                Ok(())
-            };
-            Ok(r.and_then(|()| s2.file.sync_all()))
+        sync_on(how, move || {
+            s2.gated_sync("sealing", || {
+                if s2.allocated.load(Ordering::SeqCst) > len {
+                    s2.file.set_len(len)?;
+                }
+                s2.file.sync_all()
+            })
         })
         .await?;
-        r.map_err(|e| st.fail("sealing", e))?;
         st.allocated.store(len, Ordering::SeqCst);
         st.sealed.store(true, Ordering::SeqCst);
         self.raise_durable(len);

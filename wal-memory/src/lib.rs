@@ -324,6 +324,14 @@ impl SegmentStore for MemoryStore {
         Ok(())
     }
 
+    async fn preserve(&self, id: SegmentId, bytes: &[u8], reason: &str) -> Result<()> {
+        let mut s = self.lock();
+        s.tick(Op::Delete, Some(id))?;
+        s.quarantined
+            .push((id, format!("copy: {reason}"), bytes.to_vec()));
+        Ok(())
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities::with_quarantine()
     }

@@ -784,6 +784,34 @@ impl SegmentStore for ObjectStoreSegments {
         self.delete(id).await
     }
 
+    async fn preserve(&self, id: SegmentId, bytes: &[u8], reason: &str) -> Result<()> {
+        let inner = &self.inner;
+        inner.check_fence().await?;
+        let unique = io::unique();
+        let key = inner
+            .keys
+            .quarantine(id, inner.epoch, &format!("{unique}.copy"));
+        inner
+            .store
+            .put(&key, PutPayload::from(bytes.to_vec()))
+            .await
+            .map_err(|e| map_err("keeping a copy of", Some(id), e))?;
+        let note = inner
+            .keys
+            .quarantine(id, inner.epoch, &format!("{unique}.copy.reason"));
+        inner
+            .store
+            .put(&note, PutPayload::from(reason.as_bytes().to_vec()))
+            .await
+            .map_err(|e| map_err("keeping a copy of", Some(id), e))?;
+        Ok(())
+    }
+
+    /// Every object this store writes is durable once its put returns.
+    async fn sync_segment(&self, _id: SegmentId, _len: u64) -> Result<()> {
+        Ok(())
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities::with_quarantine().remote()
     }

@@ -916,14 +916,14 @@ pub async fn wal_durable_watch_advances<F: StoreFactory>(f: Arc<F>) -> Outcome {
     for _ in 0..3 {
         wal.append(b"x").await.expect("append");
     }
-    assert_eq!(*rx.borrow_and_update(), Lsn(0));
+    assert_eq!(rx.borrow_and_update().lsn, Lsn(0));
     assert_eq!(wal.durable_lsn(), Lsn(0));
     wal.sync().await.expect("sync");
     tokio::time::timeout(Duration::from_secs(5), rx.changed())
         .await
         .expect("watch did not move")
         .expect("watch closed");
-    assert_eq!(*rx.borrow(), Lsn(3));
+    assert_eq!(rx.borrow().lsn, Lsn(3));
     wal.wait_durable(Lsn(3)).await.expect("already durable");
     let r = wal.wait_durable(Lsn(9)).await;
     assert!(matches!(r, Err(Error::InvalidArgument(_))), "got {r:?}");
@@ -1129,7 +1129,7 @@ pub async fn wal_every_policy_acknowledges_as_documented<F: StoreFactory>(f: Arc
     .await;
     let lsn = wal.append(b"later").await.expect("append");
     let mut rx = wal.durable_watch();
-    tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|d| *d >= lsn))
+    tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|d| d.lsn >= lsn))
         .await
         .expect("interval sync never came")
         .expect("watch");

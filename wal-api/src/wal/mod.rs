@@ -1,16 +1,17 @@
 //! The log engine [`Wal`]: append, group commit, watermarks, rotation, close.
 
+mod durability;
 mod read;
 mod recovery;
 mod stats;
 mod truncate;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex as StdMutex, RwLock, Weak};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::{watch, Mutex, MutexGuard, Notify};
+use tokio::sync::{watch, Mutex, Notify};
 
 use crate::error::{Error, Result};
 use crate::format::{
@@ -22,10 +23,12 @@ use crate::options::WalOptions;
 use crate::policy::{Ack, Gather, PendingBatch};
 use crate::store::{SegmentStore, SegmentWriter};
 
+pub use durability::Watermark;
 pub use read::RecordStream;
 pub use recovery::RecoveryReport;
 pub use stats::WalStats;
 
+use durability::{Durability, Leader, Synced};
 use recovery::SegInfo;
 use stats::Counters;
 
@@ -45,6 +48,40 @@ pub struct LsnRange {
     pub first: Lsn,
     /// LSN of the last record.
     pub last: Lsn,
+}
+
+/// A record (or atomic batch) handed to the log, to wait on with
+/// [`Wal::wait_durable`].
+///
+/// A ticket names the record, not just its LSN: if a suffix truncation discards it, waiting on
+/// the ticket fails with [`Error::Truncated`] even after another record took the same LSN.
+/// A bare [`Lsn`] converts into a ticket for whatever record holds that LSN when the wait
+/// starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ticket {
+    /// The LSNs the record or batch received.
+    pub range: LsnRange,
+    /// The truncation era it was written in (`None`: the era when a wait starts).
+    era: Option<u64>,
+}
+
+impl Ticket {
+    /// LSN of the last record of the ticket.
+    pub fn lsn(&self) -> Lsn {
+        self.range.last
+    }
+}
+
+impl From<Lsn> for Ticket {
+    fn from(lsn: Lsn) -> Ticket {
+        Ticket {
+            range: LsnRange {
+                first: lsn,
+                last: lsn,
+            },
+            era: None,
+        }
+    }
 }
 
 /// A segment as the log reports it.
@@ -91,10 +128,9 @@ pub(crate) struct Inner<S> {
     pub(crate) epoch: AtomicU64,
     written: AtomicU64,
     flushed: AtomicU64,
-    durable: AtomicU64,
-    durable_tx: watch::Sender<Lsn>,
+    /// Durable watermark, poison, truncation point, leader and io locks.
+    dur: Durability,
     written_tx: watch::Sender<Lsn>,
-    sync_lock: Mutex<()>,
     lifecycle: Mutex<()>,
     arrivals: Notify,
     /// While a leader gathers: the written LSN that should wake it (`u64::MAX`: none).
@@ -103,10 +139,8 @@ pub(crate) struct Inner<S> {
     wake_bytes: AtomicU64,
     /// Frame bytes accepted since open (buffered or handed to the writer).
     written_bytes: AtomicU64,
-    /// `written_bytes` as of the last completed sync.
-    durable_bytes: AtomicU64,
-    poisoned: AtomicBool,
-    poison_cause: StdMutex<Option<String>>,
+    /// A write-behind sync was started and has not finished.
+    behind: AtomicBool,
     closed: AtomicBool,
     counters: Counters,
     last_group: AtomicU64,
@@ -166,7 +200,6 @@ impl<S: SegmentStore> Wal<S> {
         let rec = recovery::recover(&store, &opts).await?;
         let t = rec.tail;
         let last = t.next.prev();
-        let (durable_tx, _) = watch::channel(last);
         let (written_tx, _) = watch::channel(last);
         let inner = Arc::new(Inner {
             state: Mutex::new(WriteState {
@@ -186,18 +219,14 @@ impl<S: SegmentStore> Wal<S> {
             epoch: AtomicU64::new(0),
             written: AtomicU64::new(last.0),
             flushed: AtomicU64::new(last.0),
-            durable: AtomicU64::new(last.0),
-            durable_tx,
+            dur: Durability::new(last),
             written_tx,
-            sync_lock: Mutex::new(()),
             lifecycle: Mutex::new(()),
             arrivals: Notify::new(),
             wake_lsn: AtomicU64::new(u64::MAX),
             wake_bytes: AtomicU64::new(u64::MAX),
             written_bytes: AtomicU64::new(0),
-            durable_bytes: AtomicU64::new(0),
-            poisoned: AtomicBool::new(false),
-            poison_cause: StdMutex::new(None),
+            behind: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             counters: Counters::default(),
             last_group: AtomicU64::new(0),
@@ -234,7 +263,7 @@ impl<S: SegmentStore> Wal<S> {
 
     /// LSN of the last record that survives power loss.
     pub fn durable_lsn(&self) -> Lsn {
-        Lsn(self.inner.durable.load(Ordering::SeqCst))
+        self.inner.dur.durable()
     }
 
     /// LSN of the first record still held (prefix truncation moves it).
@@ -242,10 +271,11 @@ impl<S: SegmentStore> Wal<S> {
         self.inner.first_lsn()
     }
 
-    /// A watch of [`durable_lsn`](Self::durable_lsn). It also changes when the log is closed or
-    /// poisoned; check [`is_poisoned`](Self::is_poisoned).
-    pub fn durable_watch(&self) -> watch::Receiver<Lsn> {
-        self.inner.durable_tx.subscribe()
+    /// A watch of the durable watermark. Its value only rises (a suffix truncation lowers the
+    /// LSN but raises the truncation count). Receivers are also woken when the log is closed
+    /// or poisoned; check [`is_poisoned`](Self::is_poisoned).
+    pub fn durable_watch(&self) -> watch::Receiver<Watermark> {
+        self.inner.dur.subscribe()
     }
 
     /// A watch of [`written_lsn`](Self::written_lsn).
@@ -257,7 +287,7 @@ impl<S: SegmentStore> Wal<S> {
 
     /// Whether an earlier failure poisoned the log.
     pub fn is_poisoned(&self) -> bool {
-        self.inner.poisoned.load(Ordering::SeqCst)
+        self.inner.dur.is_poisoned()
     }
 
     /// Counters since open.
@@ -287,26 +317,26 @@ impl<S: SegmentStore> Wal<S> {
     /// Appends one record and returns its LSN once the sync policy acknowledges it: durable
     /// for the durable policies, accepted for the others.
     pub async fn append(&self, data: &[u8]) -> Result<Lsn> {
-        let lsn = self.enqueue(data).await?;
+        let ticket = self.enqueue(data).await?;
         if self.inner.opts.sync_policy.ack() == Ack::Durable {
-            self.wait_durable(lsn).await?;
+            self.inner.wait(ticket).await?;
         }
-        Ok(lsn)
+        Ok(ticket.lsn())
     }
 
     /// Appends records as one atomic batch: after any crash either all of them are in the log
     /// or none is. Returns their LSNs once acknowledged, like [`append`](Self::append).
     pub async fn append_batch<R: AsRef<[u8]>>(&self, records: &[R]) -> Result<LsnRange> {
-        let range = self.enqueue_batch(records).await?;
+        let ticket = self.enqueue_batch(records).await?;
         if self.inner.opts.sync_policy.ack() == Ack::Durable {
-            self.wait_durable(range.last).await?;
+            self.inner.wait(ticket).await?;
         }
-        Ok(range)
+        Ok(ticket.range)
     }
 
-    /// Appends one record without waiting for durability; pair with
+    /// Appends one record without waiting for durability; pair the ticket with
     /// [`wait_durable`](Self::wait_durable).
-    pub async fn enqueue(&self, data: &[u8]) -> Result<Lsn> {
+    pub async fn enqueue(&self, data: &[u8]) -> Result<Ticket> {
         let inner = &*self.inner;
         inner.check_open()?;
         if data.len() > inner.opts.max_record_size as usize {
@@ -316,10 +346,9 @@ impl<S: SegmentStore> Wal<S> {
             });
         }
         let frame = (FRAME_HEADER_LEN + data.len()) as u64;
-        let mut st = inner.state.lock().await;
-        inner.check_open()?;
-        inner.make_room(&mut st, frame).await?;
+        let mut st = inner.lock_for_append(frame).await?;
         let lsn = st.next;
+        check_lsn_room(lsn, 1)?;
         encode_record(&mut st.buf, lsn, data);
         st.next = lsn.next();
         st.len += frame;
@@ -327,16 +356,24 @@ impl<S: SegmentStore> Wal<S> {
         if st.buf.len() >= inner.opts.write_buffer {
             inner.flush_locked(&mut st).await?;
         }
+        let era = inner.dur.era();
         let bytes = inner.written_bytes.fetch_add(frame, Ordering::SeqCst) + frame;
         inner.publish_written(lsn);
         drop(st);
         inner.counters.appended(1, data.len() as u64);
         inner.wake_gatherer(lsn, bytes);
-        Ok(lsn)
+        self.write_behind(bytes);
+        Ok(Ticket {
+            range: LsnRange {
+                first: lsn,
+                last: lsn,
+            },
+            era: Some(era),
+        })
     }
 
     /// Appends an atomic batch without waiting for durability.
-    pub async fn enqueue_batch<R: AsRef<[u8]>>(&self, records: &[R]) -> Result<LsnRange> {
+    pub async fn enqueue_batch<R: AsRef<[u8]>>(&self, records: &[R]) -> Result<Ticket> {
         let inner = &*self.inner;
         inner.check_open()?;
         if records.is_empty() {
@@ -361,10 +398,9 @@ impl<S: SegmentStore> Wal<S> {
             });
         }
         let frame = FRAME_HEADER_LEN as u64 + payload;
-        let mut st = inner.state.lock().await;
-        inner.check_open()?;
-        inner.make_room(&mut st, frame).await?;
+        let mut st = inner.lock_for_append(frame).await?;
         let first = st.next;
+        check_lsn_room(first, records.len() as u64)?;
         let last = Lsn(first.0 + records.len() as u64 - 1);
         encode_batch(&mut st.buf, first, records);
         st.next = last.next();
@@ -373,6 +409,7 @@ impl<S: SegmentStore> Wal<S> {
         if st.buf.len() >= inner.opts.write_buffer {
             inner.flush_locked(&mut st).await?;
         }
+        let era = inner.dur.era();
         let bytes = inner.written_bytes.fetch_add(frame, Ordering::SeqCst) + frame;
         inner.publish_written(last);
         drop(st);
@@ -380,19 +417,56 @@ impl<S: SegmentStore> Wal<S> {
             .counters
             .appended(records.len() as u64, payload - 4 * records.len() as u64);
         inner.wake_gatherer(last, bytes);
-        Ok(LsnRange { first, last })
+        self.write_behind(bytes);
+        Ok(Ticket {
+            range: LsnRange { first, last },
+            era: Some(era),
+        })
     }
 
-    /// Waits until `lsn` is durable, leading a sync if none is running. Ends with an error, not
-    /// a hang, if the log is closed or poisoned first.
-    pub async fn wait_durable(&self, lsn: Lsn) -> Result<()> {
-        self.inner.wait_durable(lsn).await
+    /// Starts a background sync once [`WalOptions::write_behind`] bytes are not yet durable
+    /// under a policy that does not sync on every append, so a bulk writer streams to the
+    /// disk instead of paying for a whole segment at its seal. It runs through the same
+    /// durability rules as every other sync.
+    fn write_behind(&self, written_bytes: u64) {
+        let inner = &*self.inner;
+        let Some(limit) = inner.opts.write_behind else {
+            return;
+        };
+        if inner.opts.sync_policy.ack() == Ack::Durable
+            || written_bytes.saturating_sub(inner.dur.durable_bytes()) < limit
+            || inner.behind.swap(true, Ordering::SeqCst)
+        {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            inner.behind.store(false, Ordering::SeqCst);
+            return;
+        };
+        let weak = Arc::downgrade(&self.inner);
+        rt.spawn(async move {
+            let Some(inner) = weak.upgrade() else { return };
+            if let Some(leader) = inner.dur.try_lead() {
+                let _ = inner.sync_round(leader, false).await;
+            }
+            inner.behind.store(false, Ordering::SeqCst);
+        });
+    }
+
+    /// Waits until the record of `ticket` (or, for a bare [`Lsn`], the record that holds it
+    /// when the wait starts) is durable, leading a sync if none is running.
+    ///
+    /// Ends with an error, never a hang, when the log is poisoned or closed first, and with
+    /// [`Error::Truncated`] when a suffix truncation discards the record.
+    pub async fn wait_durable(&self, ticket: impl Into<Ticket>) -> Result<()> {
+        self.inner.wait(ticket.into()).await
     }
 
     /// Makes every record written so far durable.
     pub async fn sync(&self) -> Result<()> {
+        self.inner.check_open()?;
         let lsn = self.written_lsn();
-        self.inner.wait_durable(lsn).await
+        self.inner.wait(Ticket::from(lsn)).await
     }
 
     /// Hands buffered records to the store (readable by `Visibility::Written` readers of other
@@ -414,17 +488,20 @@ impl<S: SegmentStore> Wal<S> {
     }
 
     /// Syncs everything, seals the active segment if it holds records (so the next open need
-    /// not scan it), and closes the log. Later calls on any clone return
-    /// [`Error::Closed`]; waiters and tails end.
+    /// not scan it), releases the store (its directory lock, for `FsStore`) and closes the
+    /// log. Later calls on any clone return [`Error::Closed`]; waiters and tails end.
+    ///
+    /// Returns [`Error::Poisoned`] if an earlier failure poisoned the log (the log is closed
+    /// anyway): `Ok` means every record appended is durable.
     pub async fn close(&self) -> Result<()> {
         let inner = &*self.inner;
-        let _sync = inner.sync_lock.lock().await;
+        let leader = inner.dur.lead().await;
         let mut st = inner.state.lock().await;
         if inner.closed.load(Ordering::SeqCst) {
-            return Ok(());
+            return inner.dur.check();
         }
         let mut result = Ok(());
-        if !inner.poisoned.load(Ordering::SeqCst) {
+        if !inner.dur.is_poisoned() {
             if st.records > 0 {
                 // Seal the tail: the next open then checks only headers and trailers instead
                 // of scanning it, and starts a fresh segment.
@@ -433,60 +510,56 @@ impl<S: SegmentStore> Wal<S> {
                 result = Err(e);
             } else if let Some(w) = st.writer.clone() {
                 let target = st.next.prev();
-                let t0 = Instant::now();
-                match w.sync().await {
-                    Ok(()) => {
-                        let bytes = inner.written_bytes.load(Ordering::SeqCst);
-                        inner.mark_durable(target, bytes, t0.elapsed());
-                    }
-                    Err(e) => result = Err(inner.poison("syncing at close", e)),
+                let bytes = inner.written_bytes.load(Ordering::SeqCst);
+                match inner.dur.sync(&*w, target, bytes).await {
+                    Ok(s) => inner.record_sync(s),
+                    Err(e) => result = Err(e),
                 }
             }
         }
         st.writer = None;
         inner.closed.store(true, Ordering::SeqCst);
         drop(st);
+        let released = inner.store.close().await;
+        drop(leader);
         inner.wake_all();
-        result
+        result?;
+        inner.dur.check()?;
+        released
+    }
+}
+
+/// Refuses an append of `count` records at `next` that would reach the end of the LSN space
+/// (`u64::MAX` is never handed out, so `next` never overflows).
+fn check_lsn_room(next: Lsn, count: u64) -> Result<()> {
+    match next.0.checked_add(count) {
+        Some(end) if end < u64::MAX => Ok(()),
+        _ => Err(Error::InvalidArgument(format!(
+            "the log has run out of LSNs: {count} more record(s) after LSN {} would pass {}",
+            next.prev(),
+            u64::MAX - 1
+        ))),
     }
 }
 
 impl<S: SegmentStore> Inner<S> {
     pub(crate) fn check_open(&self) -> Result<()> {
-        if self.poisoned.load(Ordering::SeqCst) {
-            return Err(Error::Poisoned {
-                cause: self.poison_cause(),
-            });
-        }
+        self.dur.check()?;
         if self.closed.load(Ordering::SeqCst) {
             return Err(Error::Closed);
         }
         Ok(())
     }
 
-    fn poison_cause(&self) -> String {
-        self.poison_cause
-            .lock()
-            .ok()
-            .and_then(|c| c.clone())
-            .unwrap_or_else(|| "unknown failure".into())
-    }
-
-    /// Poisons the log after a failed write or sync; returns the original error for the caller
-    /// that hit it. Every later call sees [`Error::Poisoned`].
+    /// Poisons the log (see [`Durability::poison`]) and wakes every waiter.
     fn poison(&self, what: &str, e: Error) -> Error {
-        if let Ok(mut c) = self.poison_cause.lock() {
-            if c.is_none() {
-                *c = Some(format!("{what}: {e}"));
-            }
-        }
-        self.poisoned.store(true, Ordering::SeqCst);
+        let e = self.dur.poison(what, e);
         self.wake_all();
         e
     }
 
     fn wake_all(&self) {
-        self.durable_tx.send_modify(|_| {});
+        self.dur.wake();
         self.written_tx.send_modify(|_| {});
         self.arrivals.notify_waiters();
     }
@@ -504,7 +577,7 @@ impl<S: SegmentStore> Inner<S> {
     }
 
     pub(crate) fn durable(&self) -> Lsn {
-        Lsn(self.durable.load(Ordering::SeqCst))
+        self.dur.durable()
     }
 
     pub(crate) fn flushed(&self) -> Lsn {
@@ -527,21 +600,33 @@ impl<S: SegmentStore> Inner<S> {
         }
     }
 
-    /// Publishes `target` as durable; `bytes` is the `written_bytes` count it covers.
-    fn mark_durable(&self, target: Lsn, bytes: u64, took: Duration) {
-        self.durable_bytes.fetch_max(bytes, Ordering::SeqCst);
-        let before = self.durable.fetch_max(target.0, Ordering::SeqCst);
-        let records = target.0.saturating_sub(before);
-        if records > 0 {
-            self.counters.synced(records, took);
+    /// Counts a successful sync or seal and tells the policy.
+    fn record_sync(&self, s: Synced) {
+        if s.records > 0 {
+            self.counters.synced(s.records, s.took);
             // Everything that was waiting when this sync ended, covered or not: with appenders
             // that each keep one record in flight, this is how many of them are active.
+            let before = self.durable().0.saturating_sub(s.records);
             let waiting = self.written().0.saturating_sub(before);
             self.last_group.store(waiting, Ordering::Relaxed);
         }
-        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        let ns = u64::try_from(s.took.as_nanos()).unwrap_or(u64::MAX);
         self.last_latency_ns.store(ns, Ordering::Relaxed);
-        self.opts.sync_policy.observe(records, took);
+        self.opts.sync_policy.observe(s.records, s.took);
+    }
+
+    /// Takes the append lock with room for a frame of `frame` bytes in the active segment,
+    /// rotating first when it would push a non-empty segment past its target size.
+    ///
+    /// Rotation seals through [`Durability`], which needs the `io` lock; the append lock
+    /// comes before it in the lock order, so holding it here is allowed.
+    async fn lock_for_append(&self, frame: u64) -> Result<tokio::sync::MutexGuard<'_, WriteState>> {
+        let mut st = self.state.lock().await;
+        self.check_open()?;
+        if st.records > 0 && st.len + frame + TRAILER_LEN as u64 > self.opts.segment_size {
+            self.rotate_locked(&mut st).await?;
+        }
+        Ok(st)
     }
 
     /// Hands the buffered frames to the writer.
@@ -571,14 +656,6 @@ impl<S: SegmentStore> Inner<S> {
         Ok(())
     }
 
-    /// Rotates first when `frame` more bytes would push a non-empty segment past its target.
-    async fn make_room(&self, st: &mut WriteState, frame: u64) -> Result<()> {
-        if st.records > 0 && st.len + frame + TRAILER_LEN as u64 > self.opts.segment_size {
-            self.rotate_locked(st).await?;
-        }
-        Ok(())
-    }
-
     /// Seals the active segment (trailer + seal) and durably creates the next one.
     async fn rotate_locked(&self, st: &mut WriteState) -> Result<()> {
         self.seal_locked(st).await?;
@@ -603,7 +680,7 @@ impl<S: SegmentStore> Inner<S> {
         st.body_crc = Some(crc32fast::hash(&header));
         st.records = 0;
         self.counters.rotations.fetch_add(1, Ordering::Relaxed);
-        self.durable_tx.send_replace(self.durable());
+        self.dur.wake();
         Ok(())
     }
 
@@ -636,12 +713,11 @@ impl<S: SegmentStore> Inner<S> {
         if let Err(e) = w.append(&trailer).await {
             return Err(self.poison("writing a seal trailer", e));
         }
-        let t0 = Instant::now();
-        if let Err(e) = w.seal().await {
-            return Err(self.poison("sealing a segment", e));
-        }
         let bytes = self.written_bytes.load(Ordering::SeqCst);
-        self.mark_durable(last, bytes, t0.elapsed());
+        let (_, synced) = self.dur.seal(&*w, last, bytes).await.inspect_err(|_| {
+            self.wake_all();
+        })?;
+        self.record_sync(synced);
         let sealed_len = st.len + TRAILER_LEN as u64;
         if let Ok(mut t) = self.table.write() {
             if let Some(s) = t.segs.last_mut() {
@@ -653,65 +729,69 @@ impl<S: SegmentStore> Inner<S> {
         Ok(())
     }
 
-    async fn wait_durable(&self, lsn: Lsn) -> Result<()> {
+    /// Waits for the record of `t`: see [`Wal::wait_durable`].
+    async fn wait(&self, t: Ticket) -> Result<()> {
+        let era = t.era.unwrap_or_else(|| self.dur.era());
+        let lsn = t.range.last;
         loop {
+            // Subscribe before looking: a change after the checks wakes `changed`.
+            let mut rx = self.dur.subscribe();
+            self.dur.check()?;
+            if let Some(cut) = self.dur.cut_since(era) {
+                if cut < lsn {
+                    return Err(Error::Truncated { lsn: cut.next() });
+                }
+            }
             if self.durable() >= lsn {
                 return Ok(());
             }
-            self.check_open()?;
+            if self.closed.load(Ordering::SeqCst) {
+                return Err(Error::Closed);
+            }
             if lsn > self.written() {
                 return Err(Error::InvalidArgument(format!(
                     "LSN {lsn} has not been written (last written is {})",
                     self.written()
                 )));
             }
-            let mut rx = self.durable_tx.subscribe();
-            if let Ok(guard) = self.sync_lock.try_lock() {
-                self.sync_round(guard).await?;
+            if let Some(leader) = self.dur.try_lead() {
+                self.sync_round(leader, true).await?;
                 continue;
             }
-            if self.durable() >= lsn {
-                return Ok(());
+            // The leader lock is held: its release, a sync, a poison or a close wakes us.
+            if rx.changed().await.is_err() {
+                return Err(Error::Closed);
             }
-            let _ = rx.changed().await;
         }
     }
 
-    /// One group commit: gather per the policy, flush, sync, publish. Called holding the sync
-    /// lock, which it releases before waking waiters.
-    async fn sync_round(&self, guard: MutexGuard<'_, ()>) -> Result<()> {
-        self.gather().await;
+    /// One group commit: gather per the policy (when `gather`), flush, sync, publish. Called
+    /// holding the leader lock, which it releases (waking every waiter) when done.
+    async fn sync_round(&self, leader: Leader<'_>, gather: bool) -> Result<()> {
+        if gather {
+            self.gather().await;
+        }
         let (writer, target, bytes) = {
             let mut st = self.state.lock().await;
-            if let Err(e) = self.check_open() {
-                drop(st);
-                drop(guard);
-                self.wake_all();
-                return Err(e);
-            }
-            if let Err(e) = self.flush_locked(&mut st).await {
-                drop(st);
-                drop(guard);
-                return Err(e);
-            }
+            self.check_open()?;
+            self.flush_locked(&mut st).await?;
             let bytes = self.written_bytes.load(Ordering::SeqCst);
             (st.writer.clone(), st.next.prev(), bytes)
         };
         let result = match writer {
-            Some(w) if target > self.durable() => {
-                let t0 = Instant::now();
-                match w.sync().await {
-                    Ok(()) => {
-                        self.mark_durable(target, bytes, t0.elapsed());
-                        Ok(())
-                    }
-                    Err(e) => Err(self.poison("syncing", e)),
+            Some(w) if target > self.durable() => match self.dur.sync(&*w, target, bytes).await {
+                Ok(s) => {
+                    self.record_sync(s);
+                    Ok(())
                 }
-            }
+                Err(e) => {
+                    self.wake_all();
+                    Err(e)
+                }
+            },
             _ => Ok(()),
         };
-        drop(guard);
-        self.durable_tx.send_replace(self.durable());
+        drop(leader);
         result
     }
 
@@ -722,7 +802,7 @@ impl<S: SegmentStore> Inner<S> {
         loop {
             let (written, durable) = (self.written().0, self.durable().0);
             let written_bytes = self.written_bytes.load(Ordering::SeqCst);
-            let durable_bytes = self.durable_bytes.load(Ordering::SeqCst);
+            let durable_bytes = self.dur.durable_bytes();
             let batch = PendingBatch {
                 records: written.saturating_sub(durable),
                 bytes: written_bytes.saturating_sub(durable_bytes),
@@ -763,7 +843,7 @@ impl<S: SegmentStore> Inner<S> {
                 let reached =
                     self.written().0 >= lsn || self.written_bytes.load(Ordering::SeqCst) >= bytes;
                 if !reached
-                    && !self.poisoned.load(Ordering::SeqCst)
+                    && !self.dur.is_poisoned()
                     && !self.closed.load(Ordering::SeqCst)
                     && tokio::time::timeout(wait, arrival).await.is_err()
                 {
@@ -772,7 +852,7 @@ impl<S: SegmentStore> Inner<S> {
                 self.wake_lsn.store(u64::MAX, Ordering::SeqCst);
                 self.wake_bytes.store(u64::MAX, Ordering::SeqCst);
             }
-            if self.poisoned.load(Ordering::SeqCst) || self.closed.load(Ordering::SeqCst) {
+            if self.dur.is_poisoned() || self.closed.load(Ordering::SeqCst) {
                 break;
             }
         }
@@ -791,8 +871,9 @@ fn spawn_interval_syncer<S: SegmentStore>(weak: Weak<Inner<S>>, period: Duration
                 return;
             }
             if inner.durable() < inner.written() {
-                let guard = inner.sync_lock.lock().await;
-                let _ = inner.sync_round(guard).await;
+                // A failure poisons the log (close and every later call report it).
+                let leader = inner.dur.lead().await;
+                let _ = inner.sync_round(leader, true).await;
             }
         }
     });

@@ -52,8 +52,8 @@ impl<S: SegmentStore> Wal<S> {
     pub fn tail_with(&self, from: Lsn, visibility: Visibility) -> RecordStream {
         let cursor = Cursor::new(self.inner.clone(), from.max(Lsn::FIRST));
         let rx = match visibility {
-            Visibility::Durable => self.durable_watch(),
-            Visibility::Written => self.written_watch(),
+            Visibility::Durable => Wake::Durable(self.durable_watch()),
+            Visibility::Written => Wake::Written(self.written_watch()),
         };
         Box::pin(futures::stream::unfold(
             (cursor, rx, false),
@@ -81,6 +81,32 @@ impl<S: SegmentStore> Wal<S> {
                 }
             },
         ))
+    }
+}
+
+/// The watch a tail waits on.
+enum Wake {
+    Durable(tokio::sync::watch::Receiver<super::Watermark>),
+    Written(tokio::sync::watch::Receiver<Lsn>),
+}
+
+impl Wake {
+    fn borrow_and_update(&mut self) {
+        match self {
+            Wake::Durable(rx) => {
+                rx.borrow_and_update();
+            }
+            Wake::Written(rx) => {
+                rx.borrow_and_update();
+            }
+        }
+    }
+
+    async fn changed(&mut self) -> std::result::Result<(), tokio::sync::watch::error::RecvError> {
+        match self {
+            Wake::Durable(rx) => rx.changed().await,
+            Wake::Written(rx) => rx.changed().await,
+        }
     }
 }
 
@@ -205,6 +231,8 @@ struct Cursor<S> {
     inner: Arc<Inner<S>>,
     next: Lsn,
     epoch: u64,
+    /// Truncation era (see `Durability`) the cursor last checked.
+    era: u64,
     pos: Option<Position>,
     chunk: Bytes,
     chunk_off: u64,
@@ -219,10 +247,12 @@ enum Step {
 impl<S: SegmentStore> Cursor<S> {
     fn new(inner: Arc<Inner<S>>, next: Lsn) -> Self {
         let epoch = inner.epoch.load(std::sync::atomic::Ordering::SeqCst);
+        let era = inner.dur.era();
         Cursor {
             inner,
             next,
             epoch,
+            era,
             pos: None,
             chunk: Bytes::new(),
             chunk_off: 0,
@@ -251,7 +281,9 @@ impl<S: SegmentStore> Cursor<S> {
     /// (truncation) invalidated the queue.
     fn try_pending(&mut self, visibility: Visibility, end: Lsn) -> Option<Record> {
         let lsn = self.pending.front()?.lsn;
-        if self.inner.epoch.load(std::sync::atomic::Ordering::SeqCst) != self.epoch {
+        if self.inner.epoch.load(std::sync::atomic::Ordering::SeqCst) != self.epoch
+            || self.inner.dur.era() != self.era
+        {
             return None;
         }
         let limit = match visibility {
@@ -291,18 +323,25 @@ impl<S: SegmentStore> Cursor<S> {
         }
     }
 
+    /// Drops decoded state after a truncation; reports [`Error::Truncated`] when a suffix
+    /// truncation cut records this cursor already handed out (compared with the cut point,
+    /// not the current end, which appends may have moved past them again).
     fn check_epoch(&mut self) -> Result<()> {
         let epoch = self.inner.epoch.load(std::sync::atomic::Ordering::SeqCst);
-        if epoch != self.epoch {
+        let era = self.inner.dur.era();
+        if epoch != self.epoch || era != self.era {
+            let cut = self.inner.dur.cut_since(self.era);
             self.epoch = epoch;
+            self.era = era;
             self.pos = None;
             self.pending.clear();
             self.chunk = Bytes::new();
-            let end = self.inner.written();
-            if self.next > end.next() {
-                let lsn = end.next();
-                self.next = lsn;
-                return Err(Error::Truncated { lsn });
+            if let Some(cut) = cut {
+                if self.next > cut.next() {
+                    let lsn = cut.next();
+                    self.next = lsn;
+                    return Err(Error::Truncated { lsn });
+                }
             }
         }
         Ok(())
@@ -379,16 +418,7 @@ impl<S: SegmentStore> Cursor<S> {
                 return self.next_segment(state.1);
             }
         }
-        let avail = match self.ensure(id, off, FRAME_HEADER_LEN as u64, len).await {
-            Ok(a) => a,
-            Err(Error::NotFound { .. }) if self.seg_state(id).is_none() => {
-                // Dropped by prefix truncation between the table lookup and the read.
-                self.pos = None;
-                self.seek()?;
-                return Ok(Step::Progress);
-            }
-            Err(e) => return Err(e),
-        };
+        let avail = self.ensure(id, off, FRAME_HEADER_LEN as u64, len).await?;
         let rel = (off - self.chunk_off) as usize;
         let max_payload = self.inner.opts.max_frame_payload();
         let frame_len = if avail >= FRAME_HEADER_LEN as u64 {
@@ -503,11 +533,21 @@ impl<S: SegmentStore> Cursor<S> {
     /// bytes from `off` it holds.
     async fn ensure(&mut self, id: SegmentId, off: u64, need: u64, len: u64) -> Result<u64> {
         let have_end = self.chunk_off + self.chunk.len() as u64;
-        let want_end = (off + need).min(len);
+        let want_end = off.saturating_add(need).min(len);
         if off < self.chunk_off || have_end < want_end {
             let chunk = self.inner.opts.read_chunk as u64;
-            let end = (off + need.max(chunk)).min(len);
-            self.chunk = self.inner.store.read(id, off..end).await?;
+            let end = off.saturating_add(need.max(chunk)).min(len);
+            self.chunk = match self.inner.store.read(id, off..end).await {
+                Ok(b) => b,
+                Err(Error::NotFound { .. }) if self.seg_state(id).is_none() => {
+                    // Dropped by prefix truncation after the table lookup.
+                    return Err(Error::Trimmed {
+                        requested: self.next,
+                        first: self.inner.first_lsn(),
+                    });
+                }
+                Err(e) => return Err(e),
+            };
             self.chunk_off = off;
         }
         Ok(self.chunk_off + self.chunk.len() as u64 - off)

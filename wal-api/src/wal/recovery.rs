@@ -16,7 +16,7 @@ pub struct RecoveryReport {
     pub segments: usize,
     /// Bytes cut from a torn tail.
     pub torn_bytes: u64,
-    /// Segments moved to quarantine.
+    /// Segments moved to quarantine, or (point-in-time) copied there before being cut.
     pub quarantined: Vec<SegmentId>,
     /// Segments removed because their creation never completed (no valid header, no data).
     pub removed_incomplete: Vec<SegmentId>,
@@ -119,6 +119,11 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
                     // whose length does not end at its trailer.
                     store.open_tail(m.id, f.info.len).await?.seal().await?;
                     report.torn_bytes = m.len - f.info.len;
+                } else if is_last && f.info.sealed {
+                    // A successor is about to be created durably: the trailer (and any byte)
+                    // a crashed writer left unsynced must not be lost to a later power loss,
+                    // which would leave a non-last segment without its seal.
+                    store.sync_segment(m.id, f.info.len).await?;
                 }
                 if is_last && !f.info.sealed {
                     tail_open = Some((
@@ -174,19 +179,30 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
                         quarantine(store, m.id, &reason, &mut report).await?;
                     }
                     RecoveryMode::PointInTime => {
+                        // Every step leaves a log this same repair can finish after a crash:
+                        // later segments leave newest first, then a copy of the damaged one is
+                        // kept aside, and only then is it cut in place at its good prefix.
                         for later in metas[i + 1..].iter().rev() {
                             quarantine(store, later.id, "after a point-in-time cut", &mut report)
                                 .await?;
                         }
-                        quarantine(store, m.id, &reason, &mut report).await?;
-                        if let Some((h, bytes, mut f)) = prefix {
-                            // Rebuild the good prefix as the new tail.
-                            let w = store.create(m.id, &h.encode()).await?;
-                            let end = f.info.len as usize;
-                            if end > SEGMENT_HEADER_LEN {
-                                w.append(&bytes[SEGMENT_HEADER_LEN..end]).await?;
-                            }
-                            w.sync().await?;
+                        let Some((_, bytes, mut f)) = prefix else {
+                            quarantine(store, m.id, &reason, &mut report).await?;
+                            break;
+                        };
+                        if !store.capabilities().quarantine {
+                            return Err(Error::Unsupported(
+                                "quarantine (recovery needs to keep the damaged bytes it cuts)",
+                            ));
+                        }
+                        store
+                            .preserve(m.id, &bytes, &format!("cut at offset {offset}: {reason}"))
+                            .await?;
+                        report.quarantined.push(m.id);
+                        let end = f.info.len as usize;
+                        report.torn_bytes = m.len - f.info.len;
+                        {
+                            let w = store.open_tail(m.id, f.info.len).await?;
                             f.info.sealed = false;
                             let crc = crc32fast::hash(&bytes[..end]);
                             f.body_crc = Some(crc);
@@ -210,7 +226,6 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
                             )
                             .await;
                         }
-                        break;
                     }
                 }
             }

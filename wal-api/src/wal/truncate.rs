@@ -32,12 +32,15 @@ impl<S: SegmentStore> Wal<S> {
                 .collect()
         };
         for id in victims {
-            inner.store.delete(id).await?;
+            // Leave the table first: a reader then finds the segment gone and reports
+            // `Trimmed`, instead of finding it listed and failing to read it. A failed delete
+            // leaves a file the next open lists again and a later truncation drops.
             if let Ok(mut t) = inner.table.write() {
                 t.segs.retain(|s| s.id != id);
                 t.epoch += 1;
                 inner.epoch.fetch_add(1, Ordering::SeqCst);
             }
+            inner.store.delete(id).await?;
         }
         Ok(inner.first_lsn())
     }
@@ -47,7 +50,7 @@ impl<S: SegmentStore> Wal<S> {
     pub async fn truncate_suffix(&self, lsn: Lsn) -> Result<()> {
         let inner = &*self.inner;
         let _life = inner.lifecycle.lock().await;
-        let _sync = inner.sync_lock.lock().await;
+        let leader = inner.dur.lead().await;
         let mut st = inner.state.lock().await;
         inner.check_open()?;
         let last = st.next.prev();
@@ -102,6 +105,10 @@ impl<S: SegmentStore> Wal<S> {
         st.records = records;
         st.next = lsn.next();
         st.buf.clear();
+        // The cut comes first: a waiter or reader that sees the lower written LSN also sees
+        // the new truncation era, and compares its record with the cut point.
+        let bytes = inner.written_bytes.load(Ordering::SeqCst);
+        inner.dur.cut(lsn, bytes).await;
         if let Ok(mut t) = inner.table.write() {
             t.segs.truncate(k + 1);
             if let Some(s) = t.segs.last_mut() {
@@ -113,10 +120,10 @@ impl<S: SegmentStore> Wal<S> {
         }
         inner.written.store(lsn.0, Ordering::SeqCst);
         inner.flushed.store(lsn.0, Ordering::SeqCst);
-        inner.durable.fetch_min(lsn.0, Ordering::SeqCst);
         drop(st);
-        inner.durable_tx.send_replace(lsn.min(inner.durable()));
         inner.written_tx.send_replace(lsn);
+        // Releasing the leader lock wakes every waiter, so one of them leads the next sync.
+        drop(leader);
         Ok(())
     }
 }
