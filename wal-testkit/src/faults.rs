@@ -174,6 +174,20 @@ impl<S: SegmentStore> SegmentStore for FaultyStore<S> {
         self.inner.quarantine(id, reason).await
     }
 
+    async fn preserve(&self, id: SegmentId, bytes: &[u8], reason: &str) -> Result<()> {
+        self.faults.op("keeping a copy of", Some(id))?;
+        self.inner.preserve(id, bytes, reason).await
+    }
+
+    async fn sync_segment(&self, id: SegmentId, len: u64) -> Result<()> {
+        self.faults.op("syncing", Some(id))?;
+        self.inner.sync_segment(id, len).await
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.inner.close().await
+    }
+
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
     }
