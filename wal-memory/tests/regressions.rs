@@ -391,7 +391,11 @@ async fn point_in_time_repair_survives_a_crash_at_every_step() {
         .unwrap();
         all(&w).await
     };
-    assert!(good.len() > 4 && good.len() < 30, "good prefix: {}", good.len());
+    assert!(
+        good.len() > 4 && good.len() < 30,
+        "good prefix: {}",
+        good.len()
+    );
     let pit = opts.clone().recovery_mode(RecoveryMode::PointInTime);
     let mut k = 0u64;
     loop {
