@@ -20,10 +20,7 @@ fuzz_target!(|data: &[u8]| {
         2 => RecoveryMode::PointInTime,
         _ => RecoveryMode::SkipCorrupted,
     };
-    let mut seg = SegmentHeader {
-        id: SegmentId(1),
-        base: Lsn(1),
-    }
+    let mut seg = SegmentHeader::new(SegmentId(1), Lsn(1), 7)
     .encode()
     .to_vec();
     seg.extend_from_slice(body);

@@ -8,9 +8,9 @@ use wal_api::format::{decode_frame, SegmentHeader, Trailer};
 use wal_api::segment::{check_segment, segment_records};
 
 fuzz_target!(|data: &[u8]| {
-    let _ = decode_frame(data, 1 << 20);
+    let _ = decode_frame(data, wal_api::format::Layout { salt: 7, max_payload: 1 << 20 });
     let _ = SegmentHeader::decode(data);
-    let _ = Trailer::decode(data);
+    let _ = Trailer::decode(data, 7);
     let strict = check_segment(data, 1 << 20, false);
     let lenient = check_segment(data, 1 << 20, true);
     if let (Ok(s), Ok(l)) = (&strict, &lenient) {

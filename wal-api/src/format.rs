@@ -9,11 +9,11 @@ use crate::lsn::{Lsn, SegmentId};
 /// Magic bytes opening every segment.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"RSWALSEG";
 /// Format version written by this crate.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// Size of the segment header in bytes.
-pub const SEGMENT_HEADER_LEN: usize = 40;
+pub const SEGMENT_HEADER_LEN: usize = 64;
 /// Size of a frame header in bytes.
-pub const FRAME_HEADER_LEN: usize = 24;
+pub const FRAME_HEADER_LEN: usize = 32;
 /// Size of the seal trailer payload in bytes.
 pub const TRAILER_PAYLOAD_LEN: usize = 24;
 /// Size of the whole seal trailer (frame header plus payload).
@@ -22,8 +22,10 @@ pub const TRAILER_LEN: usize = FRAME_HEADER_LEN + TRAILER_PAYLOAD_LEN;
 pub const TRAILER_MAGIC: [u8; 4] = *b"WEND";
 /// Per-record length prefix inside a batch frame.
 pub const BATCH_ENTRY_HEADER_LEN: usize = 4;
+/// Payload length of a checkpoint frame (the checkpoint LSN).
+pub const CHECKPOINT_PAYLOAD_LEN: usize = 8;
 
-/// The kind of a frame (byte 20 of its header).
+/// The kind of a frame (byte 28 of its header).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum FrameKind {
@@ -33,6 +35,10 @@ pub enum FrameKind {
     Batch = 2,
     /// The seal trailer closing a segment.
     Seal = 3,
+    /// Log metadata (key/value entries); holds no record and takes no LSN.
+    Meta = 4,
+    /// A checkpoint (the payload is the checkpoint LSN); holds no record and takes no LSN.
+    Checkpoint = 5,
 }
 
 impl FrameKind {
@@ -41,9 +47,41 @@ impl FrameKind {
             1 => Some(FrameKind::Record),
             2 => Some(FrameKind::Batch),
             3 => Some(FrameKind::Seal),
+            4 => Some(FrameKind::Meta),
+            5 => Some(FrameKind::Checkpoint),
             _ => None,
         }
     }
+
+    /// Whether frames of this kind hold records (and so take LSNs).
+    pub fn holds_records(self) -> bool {
+        matches!(self, FrameKind::Record | FrameKind::Batch)
+    }
+}
+
+/// What a frame decoder needs from its segment's header: the salt every frame's checksum
+/// covers and the largest payload the log was written with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// The segment's salt.
+    pub salt: u64,
+    /// Largest payload a frame of the segment may declare.
+    pub max_payload: u32,
+}
+
+/// A fresh random salt for a new segment (not cryptographic: it only has to differ between
+/// segments and logs, so a frame copied from elsewhere never validates).
+pub fn new_salt() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    if let Ok(d) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        h.write_u128(d.as_nanos());
+    }
+    h.write_u32(std::process::id());
+    h.finish()
 }
 
 fn get_u16(b: &[u8], at: usize) -> u16 {
@@ -77,21 +115,69 @@ pub struct SegmentHeader {
     pub id: SegmentId,
     /// LSN of the first record the segment holds or will hold.
     pub base: Lsn,
+    /// Random per-segment value covered by every frame checksum.
+    pub salt: u64,
+    /// Target size the log rotated at when it wrote this segment.
+    pub segment_size: u64,
+    /// Largest record the log accepted when it wrote this segment.
+    pub max_record_size: u32,
+    /// Largest atomic batch payload the log accepted when it wrote this segment.
+    pub max_batch_size: u32,
 }
 
 impl SegmentHeader {
-    /// Encodes the header into its 40 bytes.
+    /// A header with the default limits of [`WalOptions`](crate::WalOptions) (64 MiB
+    /// segments, 16 MiB records, 64 MiB batches).
+    pub fn new(id: SegmentId, base: Lsn, salt: u64) -> SegmentHeader {
+        SegmentHeader {
+            id,
+            base,
+            salt,
+            segment_size: 64 << 20,
+            max_record_size: 16 << 20,
+            max_batch_size: 64 << 20,
+        }
+    }
+
+    /// What decoding this segment's frames needs.
+    pub fn layout(&self) -> Layout {
+        Layout {
+            salt: self.salt,
+            max_payload: self
+                .max_record_size
+                .max(self.max_batch_size)
+                .max(TRAILER_PAYLOAD_LEN as u32),
+        }
+    }
+
+    /// Offset past which no frame of this segment can start: rotation happens before a frame
+    /// would push a non-empty segment past `segment_size`, so frames end before
+    /// `segment_size` plus one largest frame plus the trailer. Bytes beyond are not part of
+    /// the segment (preallocation, or damage).
+    pub fn frame_limit(&self) -> u64 {
+        self.segment_size
+            .saturating_add(SEGMENT_HEADER_LEN as u64)
+            .saturating_add(FRAME_HEADER_LEN as u64)
+            .saturating_add(u64::from(self.layout().max_payload))
+            .saturating_add(TRAILER_LEN as u64)
+    }
+
+    /// Encodes the header into its 64 bytes.
     pub fn encode(&self) -> [u8; SEGMENT_HEADER_LEN] {
         let mut b = [0u8; SEGMENT_HEADER_LEN];
         b[0..8].copy_from_slice(&SEGMENT_MAGIC);
         b[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-        // 10..12 flags, 12..16 header length
+        // 10..12 flags (zero)
         b[12..16].copy_from_slice(&(SEGMENT_HEADER_LEN as u32).to_le_bytes());
         b[16..24].copy_from_slice(&self.id.0.to_le_bytes());
         b[24..32].copy_from_slice(&self.base.0.to_le_bytes());
-        // 32..36 reserved
-        let crc = crc32fast::hash(&b[0..36]);
-        b[36..40].copy_from_slice(&crc.to_le_bytes());
+        b[32..40].copy_from_slice(&self.salt.to_le_bytes());
+        b[40..48].copy_from_slice(&self.segment_size.to_le_bytes());
+        b[48..52].copy_from_slice(&self.max_record_size.to_le_bytes());
+        b[52..56].copy_from_slice(&self.max_batch_size.to_le_bytes());
+        // 56..60 reserved (zero)
+        let crc = crc32fast::hash(&b[0..60]);
+        b[60..64].copy_from_slice(&crc.to_le_bytes());
         b
     }
 
@@ -106,16 +192,16 @@ impl SegmentHeader {
         if b[0..8] != SEGMENT_MAGIC {
             return Err("bad segment magic".into());
         }
-        let crc = get_u32(b, 36);
-        if crc != crc32fast::hash(&b[0..36]) {
+        let crc = get_u32(b, 60);
+        if crc != crc32fast::hash(&b[0..60]) {
             return Err("segment header checksum mismatch".into());
         }
         let version = get_u16(b, 8);
         if version != FORMAT_VERSION {
             return Err(format!("unsupported format version {version}"));
         }
-        if get_u16(b, 10) != 0 || get_u32(b, 32) != 0 {
-            return Err("unknown segment header flags".into());
+        if get_u16(b, 10) != 0 || get_u32(b, 56) != 0 {
+            return Err("unknown segment header flags or reserved bytes".into());
         }
         if get_u32(b, 12) as usize != SEGMENT_HEADER_LEN {
             return Err("unexpected segment header length".into());
@@ -124,10 +210,18 @@ impl SegmentHeader {
         if base.is_none() {
             return Err("segment base LSN is 0".into());
         }
-        Ok(SegmentHeader {
+        let h = SegmentHeader {
             id: SegmentId(get_u64(b, 16)),
             base,
-        })
+            salt: get_u64(b, 32),
+            segment_size: get_u64(b, 40),
+            max_record_size: get_u32(b, 48),
+            max_batch_size: get_u32(b, 52),
+        };
+        if h.max_record_size == 0 || h.max_batch_size == 0 || h.segment_size == 0 {
+            return Err("segment header has a zero limit".into());
+        }
+        Ok(h)
     }
 }
 
@@ -145,30 +239,33 @@ pub struct Trailer {
 }
 
 impl Trailer {
-    /// Encodes the trailer frame (header and payload).
-    pub fn encode(&self) -> [u8; TRAILER_LEN] {
+    /// Encodes the trailer frame (header and payload) for a segment salted with `salt`;
+    /// `durable` is the highest LSN known synced when it is written.
+    pub fn encode(&self, salt: u64, durable: Lsn) -> [u8; TRAILER_LEN] {
         let mut b = [0u8; TRAILER_LEN];
         let p = FRAME_HEADER_LEN;
         b[p..p + 8].copy_from_slice(&self.records.to_le_bytes());
         b[p + 8..p + 16].copy_from_slice(&self.body_len.to_le_bytes());
         b[p + 16..p + 20].copy_from_slice(&self.body_crc.to_le_bytes());
         b[p + 20..p + 24].copy_from_slice(&TRAILER_MAGIC);
-        write_frame_header(
-            &mut b,
-            TRAILER_PAYLOAD_LEN as u32,
-            self.last_lsn,
-            0,
-            FrameKind::Seal,
-        );
+        let h = FrameHead {
+            len: TRAILER_PAYLOAD_LEN as u32,
+            lsn: self.last_lsn,
+            durable,
+            count: 0,
+            kind: FrameKind::Seal,
+        };
+        h.write(&mut b, salt);
         b
     }
 
     /// Decodes a trailer from the last [`TRAILER_LEN`] bytes of a segment.
-    pub fn decode(b: &[u8]) -> Option<Trailer> {
-        let f = match decode_frame(b, TRAILER_PAYLOAD_LEN as u32) {
-            Ok(f) => f,
-            Err(_) => return None,
+    pub fn decode(b: &[u8], salt: u64) -> Option<Trailer> {
+        let layout = Layout {
+            salt,
+            max_payload: TRAILER_PAYLOAD_LEN as u32,
         };
+        let f = decode_frame(b, layout).ok()?;
         Self::from_frame(&f)
     }
 
@@ -190,34 +287,87 @@ impl Trailer {
     }
 }
 
-/// Writes a frame header into `out[0..24]` and the CRC over header and `out[24..]`.
-/// `out` must hold exactly the frame.
-fn write_frame_header(out: &mut [u8], len: u32, lsn: Lsn, count: u32, kind: FrameKind) {
-    out[4..8].copy_from_slice(&len.to_le_bytes());
-    out[8..16].copy_from_slice(&lsn.0.to_le_bytes());
-    out[16..20].copy_from_slice(&count.to_le_bytes());
-    out[20] = kind as u8;
-    out[21..24].copy_from_slice(&[0, 0, 0]);
-    let crc = crc32fast::hash(&out[4..]);
-    out[0..4].copy_from_slice(&crc.to_le_bytes());
+/// The fields of a frame header other than its checksum.
+#[derive(Clone, Copy, Debug)]
+struct FrameHead {
+    len: u32,
+    lsn: Lsn,
+    durable: Lsn,
+    count: u32,
+    kind: FrameKind,
 }
 
-/// Appends a single-record frame to `out`; returns the frame length.
-pub fn encode_record(out: &mut Vec<u8>, lsn: Lsn, data: &[u8]) -> usize {
+impl FrameHead {
+    fn fields(&self) -> [u8; FRAME_HEADER_LEN] {
+        let mut h = [0u8; FRAME_HEADER_LEN];
+        h[4..8].copy_from_slice(&self.len.to_le_bytes());
+        h[8..16].copy_from_slice(&self.lsn.0.to_le_bytes());
+        h[16..24].copy_from_slice(&self.durable.0.to_le_bytes());
+        h[24..28].copy_from_slice(&self.count.to_le_bytes());
+        h[28] = self.kind as u8;
+        h
+    }
+
+    /// Writes the header into `out[0..32]` with the CRC over the salt, the header fields and
+    /// `out[32..]` (`out` holds exactly the frame).
+    fn write(&self, out: &mut [u8], salt: u64) {
+        out[..FRAME_HEADER_LEN].copy_from_slice(&self.fields());
+        let crc = frame_crc(salt, &out[4..FRAME_HEADER_LEN], &out[FRAME_HEADER_LEN..]);
+        out[0..4].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+/// CRC32 of a frame: the salt (8 bytes, little-endian), header bytes 4..32, the payload.
+fn frame_crc(salt: u64, fields: &[u8], payload: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&salt.to_le_bytes());
+    hasher.update(fields);
+    hasher.update(payload);
+    hasher.finalize()
+}
+
+/// Appends a single-record frame to `out`; returns the frame length. `durable` is the
+/// highest LSN known synced when the frame is written.
+pub fn encode_record(out: &mut Vec<u8>, salt: u64, lsn: Lsn, durable: Lsn, data: &[u8]) -> usize {
     let start = out.len();
     let total = FRAME_HEADER_LEN + data.len();
     out.reserve(total);
-    let mut h = [0u8; FRAME_HEADER_LEN];
-    h[4..8].copy_from_slice(&(data.len() as u32).to_le_bytes());
-    h[8..16].copy_from_slice(&lsn.0.to_le_bytes());
-    h[16..20].copy_from_slice(&1u32.to_le_bytes());
-    h[20] = FrameKind::Record as u8;
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&h[4..]);
-    hasher.update(data);
-    h[0..4].copy_from_slice(&hasher.finalize().to_le_bytes());
+    let mut h = FrameHead {
+        len: data.len() as u32,
+        lsn,
+        durable,
+        count: 1,
+        kind: FrameKind::Record,
+    }
+    .fields();
+    let crc = frame_crc(salt, &h[4..], data);
+    h[0..4].copy_from_slice(&crc.to_le_bytes());
     out.extend_from_slice(&h);
     out.extend_from_slice(data);
+    out.len() - start
+}
+
+/// Appends a frame that holds no record (kind [`FrameKind::Meta`] or
+/// [`FrameKind::Checkpoint`]) before the record `next` would take; returns the frame length.
+pub fn encode_marker(
+    out: &mut Vec<u8>,
+    salt: u64,
+    kind: FrameKind,
+    next: Lsn,
+    durable: Lsn,
+    payload: &[u8],
+) -> usize {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; FRAME_HEADER_LEN]);
+    out.extend_from_slice(payload);
+    FrameHead {
+        len: payload.len() as u32,
+        lsn: next,
+        durable,
+        count: 0,
+        kind,
+    }
+    .write(&mut out[start..], salt);
     out.len() - start
 }
 
@@ -231,7 +381,13 @@ pub fn batch_payload_len<R: AsRef<[u8]>>(records: &[R]) -> u64 {
 
 /// Appends an atomic batch frame to `out`; returns the frame length.
 /// The caller has checked that the payload fits in a `u32` and the record count is not zero.
-pub fn encode_batch<R: AsRef<[u8]>>(out: &mut Vec<u8>, lsn: Lsn, records: &[R]) -> usize {
+pub fn encode_batch<R: AsRef<[u8]>>(
+    out: &mut Vec<u8>,
+    salt: u64,
+    lsn: Lsn,
+    durable: Lsn,
+    records: &[R],
+) -> usize {
     let start = out.len();
     let payload = batch_payload_len(records) as usize;
     out.reserve(FRAME_HEADER_LEN + payload);
@@ -241,13 +397,14 @@ pub fn encode_batch<R: AsRef<[u8]>>(out: &mut Vec<u8>, lsn: Lsn, records: &[R]) 
         out.extend_from_slice(&(r.len() as u32).to_le_bytes());
         out.extend_from_slice(r);
     }
-    write_frame_header(
-        &mut out[start..],
-        payload as u32,
+    FrameHead {
+        len: payload as u32,
         lsn,
-        records.len() as u32,
-        FrameKind::Batch,
-    );
+        durable,
+        count: records.len() as u32,
+        kind: FrameKind::Batch,
+    }
+    .write(&mut out[start..], salt);
     out.len() - start
 }
 
@@ -256,8 +413,11 @@ pub fn encode_batch<R: AsRef<[u8]>>(out: &mut Vec<u8>, lsn: Lsn, records: &[R]) 
 pub struct Frame<'a> {
     /// Kind of the frame.
     pub kind: FrameKind,
-    /// LSN of the first record (for a trailer: last LSN of the segment).
+    /// LSN of the first record (a trailer: the last LSN of the segment; a frame without
+    /// records: the LSN the next record takes).
     pub lsn: Lsn,
+    /// The highest LSN known synced when the frame was written.
+    pub durable: Lsn,
     /// Number of records in the frame.
     pub count: u32,
     /// The payload.
@@ -275,12 +435,15 @@ impl Frame<'_> {
         self.payload.is_empty()
     }
 
-    /// LSN of the last record in the frame (the frame LSN for a trailer).
+    /// LSN of the last record in the frame (the frame LSN for a trailer; the LSN before
+    /// the frame for a frame without records).
     pub fn last_lsn(&self) -> Lsn {
-        if self.kind == FrameKind::Seal || self.count == 0 {
-            self.lsn
-        } else {
-            Lsn(self.lsn.0 + u64::from(self.count) - 1)
+        match self.kind {
+            FrameKind::Seal => self.lsn,
+            FrameKind::Meta | FrameKind::Checkpoint => self.lsn.prev(),
+            FrameKind::Record | FrameKind::Batch => {
+                Lsn(self.lsn.0.saturating_add(u64::from(self.count)) - 1)
+            }
         }
     }
 
@@ -308,7 +471,7 @@ impl Iterator for FrameRecords<'_> {
     fn next(&mut self) -> Option<Self::Item> {
         let f = &self.frame;
         match f.kind {
-            FrameKind::Seal => None,
+            FrameKind::Seal | FrameKind::Meta | FrameKind::Checkpoint => None,
             FrameKind::Record => {
                 if self.index > 0 {
                     return None;
@@ -347,11 +510,12 @@ pub enum FrameError {
     Invalid(String),
 }
 
-/// Decodes the frame at the start of `buf`.
+/// Decodes the frame at the start of `buf` for a segment of `layout`.
 ///
-/// `max_payload` bounds the payload length field; it is checked, together with the bytes
-/// present, before the payload is touched.
-pub fn decode_frame(buf: &[u8], max_payload: u32) -> Result<Frame<'_>, FrameError> {
+/// The payload length field is checked against `layout.max_payload` and the bytes present
+/// before the payload is touched; the checksum covers the segment's salt, so a frame copied
+/// from another segment, another log or a payload never validates.
+pub fn decode_frame(buf: &[u8], layout: Layout) -> Result<Frame<'_>, FrameError> {
     let Some(h) = buf.get(0..FRAME_HEADER_LEN) else {
         if buf.iter().all(|&b| b == 0) {
             return Err(FrameError::Zero);
@@ -364,28 +528,27 @@ pub fn decode_frame(buf: &[u8], max_payload: u32) -> Result<Frame<'_>, FrameErro
     let crc = get_u32(h, 0);
     let len = get_u32(h, 4);
     let lsn = Lsn(get_u64(h, 8));
-    let count = get_u32(h, 16);
-    let Some(kind) = FrameKind::from_byte(h[20]) else {
-        return Err(FrameError::Invalid(format!("unknown frame kind {}", h[20])));
+    let durable = Lsn(get_u64(h, 16));
+    let count = get_u32(h, 24);
+    let Some(kind) = FrameKind::from_byte(h[28]) else {
+        return Err(FrameError::Invalid(format!("unknown frame kind {}", h[28])));
     };
-    if h[21..24] != [0, 0, 0] {
+    if h[29..32] != [0, 0, 0] {
         return Err(FrameError::Invalid(
             "reserved frame bytes are not zero".into(),
         ));
     }
-    if len > max_payload {
+    if len > layout.max_payload {
         return Err(FrameError::Invalid(format!(
-            "frame length {len} exceeds the maximum {max_payload}"
+            "frame length {len} exceeds the maximum {}",
+            layout.max_payload
         )));
     }
     let end = FRAME_HEADER_LEN + len as usize;
     let Some(payload) = buf.get(FRAME_HEADER_LEN..end) else {
         return Err(FrameError::Incomplete);
     };
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&h[4..]);
-    hasher.update(payload);
-    if hasher.finalize() != crc {
+    if frame_crc(layout.salt, &h[4..], payload) != crc {
         return Err(FrameError::Invalid("frame checksum mismatch".into()));
     }
     if lsn.is_none() {
@@ -396,11 +559,25 @@ pub fn decode_frame(buf: &[u8], max_payload: u32) -> Result<Frame<'_>, FrameErro
             return Err(FrameError::Invalid("record frame count is not 1".into()));
         }
         FrameKind::Batch => check_batch(payload, count)?,
+        FrameKind::Seal | FrameKind::Meta | FrameKind::Checkpoint if count != 0 => {
+            return Err(FrameError::Invalid(format!(
+                "{kind:?} frame count is not 0"
+            )));
+        }
+        FrameKind::Checkpoint if payload.len() != CHECKPOINT_PAYLOAD_LEN => {
+            return Err(FrameError::Invalid(
+                "checkpoint frame payload is not 8 bytes".into(),
+            ));
+        }
         _ => {}
+    }
+    if kind.holds_records() && lsn.0.checked_add(u64::from(count)).is_none() {
+        return Err(FrameError::Invalid("frame LSNs overflow".into()));
     }
     Ok(Frame {
         kind,
         lsn,
+        durable,
         count,
         payload,
     })
@@ -434,24 +611,47 @@ fn check_batch(payload: &[u8], count: u32) -> Result<(), FrameError> {
 mod tests {
     use super::*;
 
+    const SALT: u64 = 0x5eed;
+
+    fn layout(max_payload: u32) -> Layout {
+        Layout {
+            salt: SALT,
+            max_payload,
+        }
+    }
+
     #[test]
     fn record_frame_round_trips() {
         let mut buf = Vec::new();
-        let n = encode_record(&mut buf, Lsn(7), b"hello");
+        let n = encode_record(&mut buf, SALT, Lsn(7), Lsn(5), b"hello");
         assert_eq!(n, FRAME_HEADER_LEN + 5);
-        let f = decode_frame(&buf, 1024).unwrap();
+        let f = decode_frame(&buf, layout(1024)).unwrap();
         assert_eq!(f.kind, FrameKind::Record);
-        assert_eq!(f.lsn, Lsn(7));
+        assert_eq!((f.lsn, f.durable), (Lsn(7), Lsn(5)));
         assert_eq!(f.payload, b"hello");
         let recs: Vec<_> = f.records().collect();
         assert_eq!(recs, vec![(Lsn(7), 0..5)]);
     }
 
     #[test]
+    fn another_salt_never_validates() {
+        let mut buf = Vec::new();
+        encode_record(&mut buf, SALT, Lsn(7), Lsn(5), b"hello");
+        let other = Layout {
+            salt: SALT + 1,
+            max_payload: 1024,
+        };
+        assert!(matches!(
+            decode_frame(&buf, other),
+            Err(FrameError::Invalid(_))
+        ));
+    }
+
+    #[test]
     fn batch_frame_round_trips_with_dense_lsns() {
         let mut buf = Vec::new();
-        encode_batch(&mut buf, Lsn(10), &[&b"a"[..], b"", b"ccc"]);
-        let f = decode_frame(&buf, 1024).unwrap();
+        encode_batch(&mut buf, SALT, Lsn(10), Lsn(9), &[&b"a"[..], b"", b"ccc"]);
+        let f = decode_frame(&buf, layout(1024)).unwrap();
         assert_eq!(f.last_lsn(), Lsn(12));
         let recs: Vec<_> = f
             .records()
@@ -468,14 +668,34 @@ mod tests {
     }
 
     #[test]
+    fn marker_frames_hold_no_record() {
+        let mut buf = Vec::new();
+        encode_marker(
+            &mut buf,
+            SALT,
+            FrameKind::Checkpoint,
+            Lsn(4),
+            Lsn(3),
+            &9u64.to_le_bytes(),
+        );
+        let f = decode_frame(&buf, layout(1024)).unwrap();
+        assert_eq!(f.kind, FrameKind::Checkpoint);
+        assert_eq!(f.last_lsn().next(), Lsn(4));
+        assert_eq!(f.records().count(), 0);
+    }
+
+    #[test]
     fn every_flipped_byte_of_a_frame_is_detected() {
         let mut buf = Vec::new();
-        encode_batch(&mut buf, Lsn(3), &[&b"xy"[..], b"zzz"]);
+        encode_batch(&mut buf, SALT, Lsn(3), Lsn(2), &[&b"xy"[..], b"zzz"]);
         for i in 0..buf.len() {
             for bit in 0..8 {
                 let mut b = buf.clone();
                 b[i] ^= 1 << bit;
-                assert!(decode_frame(&b, 1024).is_err(), "flip at {i} bit {bit}");
+                assert!(
+                    decode_frame(&b, layout(1024)).is_err(),
+                    "flip at {i} bit {bit}"
+                );
             }
         }
     }
@@ -483,20 +703,23 @@ mod tests {
     #[test]
     fn length_is_checked_before_use() {
         let mut buf = Vec::new();
-        encode_record(&mut buf, Lsn(1), &[1u8; 100]);
+        encode_record(&mut buf, SALT, Lsn(1), Lsn(0), &[1u8; 100]);
         assert!(matches!(
-            decode_frame(&buf, 10),
+            decode_frame(&buf, layout(10)),
             Err(FrameError::Invalid(_))
         ));
         assert_eq!(
-            decode_frame(&buf[..50], 1024).unwrap_err(),
+            decode_frame(&buf[..50], layout(1024)).unwrap_err(),
             FrameError::Incomplete
         );
         assert_eq!(
-            decode_frame(&[0u8; 30], 1024).unwrap_err(),
+            decode_frame(&[0u8; 40], layout(1024)).unwrap_err(),
             FrameError::Zero
         );
-        assert_eq!(decode_frame(&[0u8; 3], 1024).unwrap_err(), FrameError::Zero);
+        assert_eq!(
+            decode_frame(&[0u8; 3], layout(1024)).unwrap_err(),
+            FrameError::Zero
+        );
     }
 
     #[test]
@@ -504,18 +727,25 @@ mod tests {
         let h = SegmentHeader {
             id: SegmentId(5),
             base: Lsn(100),
+            salt: 77,
+            segment_size: 1 << 20,
+            max_record_size: 1000,
+            max_batch_size: 2000,
         };
         assert_eq!(SegmentHeader::decode(&h.encode()).unwrap(), h);
-        let mut bad = h.encode();
-        bad[20] ^= 1;
-        assert!(SegmentHeader::decode(&bad).is_err());
+        for i in 0..SEGMENT_HEADER_LEN {
+            let mut bad = h.encode();
+            bad[i] ^= 1;
+            assert!(SegmentHeader::decode(&bad).is_err(), "flip at {i}");
+        }
         let t = Trailer {
             last_lsn: Lsn(150),
             records: 51,
             body_len: 4096,
             body_crc: 0xdead_beef,
         };
-        assert_eq!(Trailer::decode(&t.encode()), Some(t));
+        assert_eq!(Trailer::decode(&t.encode(77, Lsn(140)), 77), Some(t));
+        assert_eq!(Trailer::decode(&t.encode(77, Lsn(140)), 78), None);
     }
 
     #[test]
@@ -529,13 +759,13 @@ mod tests {
                 x ^= x << 17;
                 *v = x as u8;
             }
-            if len >= 24 {
-                b[20] = (x % 4) as u8;
-                b[21..24].fill(0);
+            if len >= FRAME_HEADER_LEN {
+                b[28] = (x % 6) as u8;
+                b[29..32].fill(0);
             }
-            let _ = decode_frame(&b, 1 << 20);
+            let _ = decode_frame(&b, layout(1 << 20));
             let _ = SegmentHeader::decode(&b);
-            let _ = Trailer::decode(&b);
+            let _ = Trailer::decode(&b, SALT);
         }
     }
 }

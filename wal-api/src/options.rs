@@ -182,11 +182,6 @@ impl WalOptions {
         self
     }
 
-    /// Largest payload a frame may declare under these options.
-    pub(crate) fn max_frame_payload(&self) -> u32 {
-        self.max_record_size.max(self.max_batch_size)
-    }
-
     pub(crate) fn validate(&self) -> crate::Result<()> {
         let min = (crate::format::SEGMENT_HEADER_LEN + crate::format::TRAILER_LEN) as u64;
         if self.segment_size <= min {

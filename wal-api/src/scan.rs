@@ -1,31 +1,64 @@
-//! Scanning a segment's bytes: where the good frames end, and whether what follows is a torn
-//! tail or corruption.
+//! Scanning a segment in bounded memory: where its good frames end, and whether what follows
+//! is a torn tail (damage in the unsynced window, cut there) or corruption (damage to bytes a
+//! later frame proves were synced).
+//!
+//! The proof is the durable watermark every v2 frame carries: the highest LSN already synced
+//! when the frame was written. Bytes holding record `E` and earlier were synced before any
+//! frame whose watermark is `E` or more was written, so a valid frame with such a watermark
+//! anywhere after damage at the place record `E` should start proves the damage is in synced
+//! bytes. When no later frame proves it, the damage lies in bytes that were never
+//! acknowledged, which a power loss may leave in any state, and the tail is cut there.
 
+use bytes::Bytes;
+
+use crate::error::Result;
 use crate::format::{
-    decode_frame, FrameError, FrameKind, SegmentHeader, Trailer, FRAME_HEADER_LEN,
+    decode_frame, Frame, FrameError, FrameKind, Layout, SegmentHeader, Trailer, FRAME_HEADER_LEN,
     SEGMENT_HEADER_LEN, TRAILER_LEN,
 };
-use crate::lsn::Lsn;
+use crate::lsn::{Lsn, SegmentId};
+use crate::store::SegmentStore;
+
+/// Bytes fetched from the store per read while scanning.
+const CHUNK: usize = 1 << 20;
 
 /// A stretch of bytes that failed its checks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Problem {
-    /// The bytes from `at` to the end are a torn or zero-filled tail.
+    /// The bytes from `at` on are not part of the log: zeros, or damage no later frame proves
+    /// was synced.
     Torn {
         /// Offset of the first byte not part of a good frame.
         at: u64,
-        /// Whether every byte from `at` on is zero.
+        /// Whether every byte from `at` to the end of the frame area is zero.
         zeros: bool,
+        /// What failed at `at`.
+        reason: String,
     },
-    /// A bad frame at `at` that is followed by good frames (or sits in a sealed segment).
+    /// Damage at `at` to bytes that were synced, or that a later good frame follows in a
+    /// segment where every byte was synced (a sealed one).
     Corrupt {
         /// Offset of the bad frame.
         at: u64,
-        /// Offset of the next good frame, if any.
+        /// Offset of the next good frame of the segment, if any.
         resume: Option<u64>,
-        /// What failed.
+        /// What failed, and the proof.
         reason: String,
     },
+}
+
+impl Problem {
+    pub(crate) fn at(&self) -> u64 {
+        match self {
+            Problem::Torn { at, .. } | Problem::Corrupt { at, .. } => *at,
+        }
+    }
+
+    pub(crate) fn reason(&self) -> &str {
+        match self {
+            Problem::Torn { reason, .. } | Problem::Corrupt { reason, .. } => reason,
+        }
+    }
 }
 
 /// What a scan of one segment found.
@@ -39,27 +72,230 @@ pub(crate) struct Scan {
     pub(crate) records: u64,
     /// The trailer, when the segment is sealed and the trailer checks out.
     pub(crate) trailer: Option<Trailer>,
-    /// The first problem found (the scan stops there unless `skip` was asked).
+    /// The first problem found (the scan stops there unless it skips).
     pub(crate) problem: Option<Problem>,
     /// Frames skipped in skip mode: `(offset, resume offset)`.
     pub(crate) skipped: Vec<(u64, u64)>,
 }
 
-/// Finds the next offset after `from` where a good frame with an LSN of at least `min_lsn`
-/// starts.
+/// A read window over one segment: memory stays at one chunk plus the largest frame.
+pub(crate) struct Window<'a, S: ?Sized> {
+    store: &'a S,
+    id: SegmentId,
+    /// Bytes of the segment considered (its length, clipped to the frame limit).
+    pub(crate) len: u64,
+    buf: Bytes,
+    off: u64,
+}
+
+impl<'a, S: SegmentStore + ?Sized> Window<'a, S> {
+    pub(crate) fn new(store: &'a S, id: SegmentId, len: u64) -> Self {
+        Window {
+            store,
+            id,
+            len,
+            buf: Bytes::new(),
+            off: 0,
+        }
+    }
+
+    /// At least `need` bytes from `pos` (fewer only at the end), as a slice.
+    pub(crate) async fn get(&mut self, pos: u64, need: usize) -> Result<&[u8]> {
+        let want_end = pos.saturating_add(need as u64).min(self.len);
+        let have_end = self.off + self.buf.len() as u64;
+        if pos < self.off || want_end > have_end {
+            let end = pos
+                .saturating_add(need.max(CHUNK) as u64)
+                .min(self.len)
+                .max(pos);
+            self.buf = self.store.read(self.id, pos..end).await?;
+            self.off = pos;
+        }
+        let rel = (pos - self.off) as usize;
+        Ok(self.buf.get(rel..).unwrap_or_default())
+    }
+
+    /// Decodes the frame at `pos`.
+    async fn frame_at(&mut self, pos: u64, layout: Layout) -> Result<Decoded> {
+        let head = self.get(pos, FRAME_HEADER_LEN).await?;
+        let need = if head.len() >= FRAME_HEADER_LEN {
+            let mut l = [0u8; 4];
+            l.copy_from_slice(&head[4..8]);
+            let payload = u32::from_le_bytes(l).min(layout.max_payload);
+            FRAME_HEADER_LEN + payload as usize
+        } else {
+            FRAME_HEADER_LEN
+        };
+        let bytes = self.get(pos, need).await?;
+        Ok(match decode_frame(bytes, layout) {
+            Ok(f) => Decoded::Frame(Info::of(&f), Trailer::from_frame(&f)),
+            Err(e) => Decoded::Bad(e),
+        })
+    }
+
+    /// Whether every byte in `from..self.len` is zero.
+    pub(crate) async fn zeros_from(&mut self, from: u64) -> Result<bool> {
+        let mut p = from;
+        while p < self.len {
+            let b = self.get(p, CHUNK).await?;
+            if b.is_empty() {
+                break;
+            }
+            if b.iter().any(|&x| x != 0) {
+                return Ok(false);
+            }
+            p += b.len() as u64;
+        }
+        Ok(true)
+    }
+}
+
+/// The parts of a decoded frame the scan keeps (the frame itself borrows the window).
+#[derive(Clone, Copy, Debug)]
+struct Info {
+    kind: FrameKind,
+    lsn: Lsn,
+    last: Lsn,
+    durable: Lsn,
+    count: u32,
+    len: u64,
+}
+
+impl Info {
+    fn of(f: &Frame<'_>) -> Info {
+        Info {
+            kind: f.kind,
+            lsn: f.lsn,
+            last: f.last_lsn(),
+            durable: f.durable,
+            count: f.count,
+            len: f.len() as u64,
+        }
+    }
+}
+
+enum Decoded {
+    Frame(Info, Option<Trailer>),
+    Bad(FrameError),
+}
+
+/// How a scan treats damage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Damage {
+    /// The segment may end in an unsynced window (the last one): damage no later frame proves
+    /// synced is a torn tail.
+    MaybeUnsynced,
+    /// Every byte was synced (a sealed, non-last segment): any damage is corruption.
+    Synced,
+}
+
+/// Scans the frames of segment `id` (of `len` bytes) whose header is `header`.
+///
+/// With `skip`, bad frames followed by good ones are stepped over (recorded in `skipped`);
+/// otherwise the scan stops at the first problem.
+pub(crate) async fn scan_segment<S: SegmentStore + ?Sized>(
+    store: &S,
+    id: SegmentId,
+    len: u64,
+    header: &SegmentHeader,
+    damage: Damage,
+    skip: bool,
+) -> Result<Scan> {
+    let layout = header.layout();
+    let mut w = Window::new(store, id, len.min(header.frame_limit()));
+    let mut pos = SEGMENT_HEADER_LEN as u64;
+    let mut expected = header.base;
+    let mut out = Scan {
+        end: pos,
+        last_lsn: header.base.prev(),
+        records: 0,
+        trailer: None,
+        problem: None,
+        skipped: Vec::new(),
+    };
+    while pos < w.len {
+        let failure = match w.frame_at(pos, layout).await? {
+            Decoded::Frame(f, t) if f.kind == FrameKind::Seal => {
+                match check_trailer(&mut w, pos, t, &out).await? {
+                    Ok(t) => {
+                        out.trailer = Some(t);
+                        return Ok(out);
+                    }
+                    Err(reason) => reason,
+                }
+            }
+            Decoded::Frame(f, _)
+                if f.lsn == expected || (skip && f.lsn > expected && !out.skipped.is_empty()) =>
+            {
+                out.records += u64::from(f.count);
+                out.last_lsn = out.last_lsn.max(f.last);
+                expected = f.last.next();
+                pos += f.len;
+                out.end = pos;
+                continue;
+            }
+            Decoded::Frame(f, _) => {
+                format!("frame of LSN {} where LSN {expected} should start", f.lsn)
+            }
+            Decoded::Bad(FrameError::Invalid(reason)) => reason,
+            Decoded::Bad(FrameError::Incomplete) => "incomplete frame".into(),
+            Decoded::Bad(FrameError::Zero) => "zero bytes where a frame should start".into(),
+        };
+        let after = witnesses(&mut w, pos + 1, expected, layout).await?;
+        let proven = match damage {
+            Damage::Synced => true,
+            Damage::MaybeUnsynced => after.proof.is_some(),
+        };
+        if !proven {
+            let zeros = w.zeros_from(pos).await?;
+            out.problem = Some(Problem::Torn {
+                at: pos,
+                zeros,
+                reason: failure,
+            });
+            return Ok(out);
+        }
+        let reason = match after.proof {
+            Some((at, durable)) => format!(
+                "{failure}; the frame at offset {at} was written when LSN {durable} was \
+                 already durable, so these bytes had been synced"
+            ),
+            None => format!("{failure} (in a sealed segment)"),
+        };
+        if out.problem.is_none() {
+            out.problem = Some(Problem::Corrupt {
+                at: pos,
+                resume: after.resume,
+                reason,
+            });
+        }
+        match (skip, after.resume) {
+            (true, Some(r)) => {
+                out.skipped.push((pos, r));
+                pos = r;
+                // The skipped bytes are part of the segment, so a later trailer's body length
+                // still counts them.
+                out.end = pos;
+            }
+            _ => return Ok(out),
+        }
+    }
+    Ok(out)
+}
+
+/// Finds the next offset after `from` in `bytes` where a good frame starts whose LSN is at
+/// least `min_lsn` (or a trailer): where a skipping reader resumes.
 pub(crate) fn find_next_frame(
     bytes: &[u8],
     from: usize,
     min_lsn: Lsn,
-    max_payload: u32,
+    layout: Layout,
 ) -> Option<usize> {
     let mut p = from;
     while p + FRAME_HEADER_LEN <= bytes.len() {
         let h = &bytes[p..p + FRAME_HEADER_LEN];
-        // Cheap filters before the checksum: kind, reserved bytes, LSN range, length.
-        let kind_ok = matches!(h[20], 1..=3) && h[21..24] == [0, 0, 0];
-        if kind_ok {
-            if let Ok(f) = decode_frame(&bytes[p..], max_payload) {
+        if matches!(h[28], 1..=5) && h[29..32] == [0, 0, 0] {
+            if let Ok(f) = decode_frame(&bytes[p..], layout) {
                 if f.lsn >= min_lsn || f.kind == FrameKind::Seal {
                     return Some(p);
                 }
@@ -70,181 +306,222 @@ pub(crate) fn find_next_frame(
     None
 }
 
-/// Scans the frames of a segment whose header decoded as `header`.
-///
-/// With `skip`, bad frames followed by good ones are stepped over (recorded in `skipped`);
-/// otherwise the scan stops at the first problem.
-pub(crate) fn scan_segment(
-    bytes: &[u8],
-    header: &SegmentHeader,
-    max_payload: u32,
-    skip: bool,
-) -> Scan {
-    let mut pos = SEGMENT_HEADER_LEN;
-    let mut expected = header.base;
-    let mut out = Scan {
-        end: pos as u64,
-        last_lsn: header.base.prev(),
-        records: 0,
-        trailer: None,
-        problem: None,
-        skipped: Vec::new(),
-    };
-    while pos < bytes.len() {
-        let failure = match decode_frame(&bytes[pos..], max_payload) {
-            Ok(f) if f.kind == FrameKind::Seal => match check_trailer(bytes, pos, &f, &out) {
-                Ok(t) => {
-                    out.trailer = Some(t);
-                    return out;
-                }
-                Err(reason) => Some(reason),
-            },
-            Ok(f) if f.lsn == expected || (skip && f.lsn > expected && !out.skipped.is_empty()) => {
-                out.records += u64::from(f.count);
-                out.last_lsn = f.last_lsn();
-                expected = f.last_lsn().next();
-                pos += f.len();
-                out.end = pos as u64;
-                None
-            }
-            Ok(f) => Some(format!(
-                "LSN discontinuity: expected {expected}, found {}",
-                f.lsn
-            )),
-            Err(FrameError::Invalid(reason)) => Some(reason),
-            Err(FrameError::Incomplete) => Some("incomplete frame".into()),
-            Err(FrameError::Zero) => Some("zero-filled frame header".into()),
-        };
-        let Some(reason) = failure else { continue };
-        let resume = find_next_frame(bytes, pos + 1, expected, max_payload);
-        match resume {
-            None => {
-                let zeros = bytes[pos..].iter().all(|&b| b == 0);
-                out.problem = Some(Problem::Torn {
-                    at: pos as u64,
-                    zeros,
-                });
-                return out;
-            }
-            Some(r) => {
-                if out.problem.is_none() {
-                    out.problem = Some(Problem::Corrupt {
-                        at: pos as u64,
-                        resume: Some(r as u64),
-                        reason,
-                    });
-                }
-                if !skip {
-                    return out;
-                }
-                out.skipped.push((pos as u64, r as u64));
-                pos = r;
-                // The skipped bytes are part of the segment, so a later trailer's body length
-                // still counts them.
-                out.end = pos as u64;
-            }
-        }
-    }
-    out
+/// Good frames found after a failure.
+struct Witnesses {
+    /// Offset of the first good frame.
+    first: Option<u64>,
+    /// Offset of the first good frame a skipping reader may resume at (LSN at least the
+    /// expected one, or a trailer).
+    resume: Option<u64>,
+    /// A good frame whose watermark reaches the expected LSN: (offset, its watermark).
+    proof: Option<(u64, Lsn)>,
 }
 
-fn check_trailer(
-    bytes: &[u8],
-    pos: usize,
-    f: &crate::format::Frame<'_>,
-    scan: &Scan,
-) -> Result<Trailer, String> {
-    let Some(t) = Trailer::from_frame(f) else {
-        return Err("malformed seal trailer".into());
+/// Looks for good frames from `from` to the end of the frame area: byte by byte until one
+/// decodes, then frame by frame while they follow each other.
+async fn witnesses<S: SegmentStore + ?Sized>(
+    w: &mut Window<'_, S>,
+    from: u64,
+    expected: Lsn,
+    layout: Layout,
+) -> Result<Witnesses> {
+    let mut out = Witnesses {
+        first: None,
+        resume: None,
+        proof: None,
     };
-    if pos + TRAILER_LEN != bytes.len() && !bytes[pos + TRAILER_LEN..].iter().all(|&b| b == 0) {
-        return Err("bytes after the seal trailer".into());
+    let mut p = from;
+    while p + FRAME_HEADER_LEN as u64 <= w.len {
+        // Cheap filters before the checksum: kind and reserved bytes.
+        let plausible = {
+            let h = w.get(p, FRAME_HEADER_LEN).await?;
+            h.len() >= FRAME_HEADER_LEN && matches!(h[28], 1..=5) && h[29..32] == [0, 0, 0]
+        };
+        if !plausible {
+            p += 1;
+            continue;
+        }
+        match w.frame_at(p, layout).await? {
+            Decoded::Frame(f, _) => {
+                out.first.get_or_insert(p);
+                if out.resume.is_none() && (f.lsn >= expected || f.kind == FrameKind::Seal) {
+                    out.resume = Some(p);
+                }
+                if f.durable >= expected {
+                    out.proof = Some((p, f.durable));
+                    return Ok(out);
+                }
+                p += f.len;
+            }
+            Decoded::Bad(_) => p += 1,
+        }
     }
-    if t.body_len != pos as u64 {
-        return Err(format!(
+    Ok(out)
+}
+
+async fn check_trailer<S: SegmentStore + ?Sized>(
+    w: &mut Window<'_, S>,
+    pos: u64,
+    t: Option<Trailer>,
+    scan: &Scan,
+) -> Result<std::result::Result<Trailer, String>> {
+    let Some(t) = t else {
+        return Ok(Err("malformed seal trailer".into()));
+    };
+    let after = pos + TRAILER_LEN as u64;
+    if after < w.len && !w.zeros_from(after).await? {
+        return Ok(Err("bytes after the seal trailer".into()));
+    }
+    if t.body_len != pos {
+        return Ok(Err(format!(
             "trailer says the body is {} bytes, found {pos}",
             t.body_len
-        ));
+        )));
     }
     if !scan.skipped.is_empty() {
         // Frames were skipped, so counts cannot be compared; but no frame may lie past the
         // LSN the trailer closes the segment at (the next segment starts right after it).
         if scan.last_lsn > t.last_lsn {
-            return Err(format!(
+            return Ok(Err(format!(
                 "frames up to LSN {} before a trailer that ends the segment at {}",
                 scan.last_lsn, t.last_lsn
-            ));
+            )));
         }
-    } else {
-        if t.last_lsn != scan.last_lsn || t.records != scan.records {
-            return Err(format!(
-                "trailer says last LSN {} and {} records, found {} and {}",
-                t.last_lsn, t.records, scan.last_lsn, scan.records
-            ));
-        }
-        if crc32fast::hash(&bytes[..pos]) != t.body_crc {
-            return Err("segment checksum mismatch".into());
-        }
+        return Ok(Ok(t));
     }
-    Ok(t)
+    if t.last_lsn != scan.last_lsn || t.records != scan.records {
+        return Ok(Err(format!(
+            "trailer says last LSN {} and {} records, found {} and {}",
+            t.last_lsn, t.records, scan.last_lsn, scan.records
+        )));
+    }
+    if body_crc(w, pos).await? != t.body_crc {
+        return Ok(Err("segment checksum mismatch".into()));
+    }
+    Ok(Ok(t))
+}
+
+/// CRC32 of the first `end` bytes of the window's segment, read in chunks.
+pub(crate) async fn body_crc<S: SegmentStore + ?Sized>(
+    w: &mut Window<'_, S>,
+    end: u64,
+) -> Result<u32> {
+    let mut h = crc32fast::Hasher::new();
+    let mut p = 0u64;
+    while p < end {
+        let id = w.id;
+        let b = w.get(p, CHUNK).await?;
+        if b.is_empty() {
+            return Err(crate::Error::corrupt(
+                id,
+                p,
+                format!("segment ends before the {end} bytes it should hold"),
+            ));
+        }
+        let n = (b.len() as u64).min(end - p) as usize;
+        h.update(&b[..n]);
+        p += n as u64;
+    }
+    Ok(h.finalize())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::format::encode_record;
-    use crate::lsn::SegmentId;
+    use crate::segment::OneSegment;
 
-    fn segment(n: u64) -> (Vec<u8>, SegmentHeader, Vec<usize>) {
-        let h = SegmentHeader {
+    fn header() -> SegmentHeader {
+        SegmentHeader {
             id: SegmentId(1),
             base: Lsn(1),
-        };
+            salt: 99,
+            segment_size: 1 << 20,
+            max_record_size: 1024,
+            max_batch_size: 1024,
+        }
+    }
+
+    /// `n` records; record `i` carries watermark `durable(i)`.
+    fn segment(n: u64, durable: impl Fn(u64) -> u64) -> (Vec<u8>, Vec<usize>) {
+        let h = header();
         let mut b = h.encode().to_vec();
         let mut starts = Vec::new();
         for i in 1..=n {
             starts.push(b.len());
-            encode_record(&mut b, Lsn(i), &[i as u8; 10]);
+            encode_record(&mut b, h.salt, Lsn(i), Lsn(durable(i)), &[i as u8; 10]);
         }
-        (b, h, starts)
+        (b, starts)
+    }
+
+    fn scan(b: &[u8], damage: Damage, skip: bool) -> Scan {
+        let store = OneSegment(Bytes::copy_from_slice(b));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(scan_segment(
+            &store,
+            SegmentId(1),
+            b.len() as u64,
+            &header(),
+            damage,
+            skip,
+        ))
+        .unwrap()
     }
 
     #[test]
     fn torn_last_frame_is_torn_at_every_cut() {
-        let (b, h, starts) = segment(3);
+        let (b, starts) = segment(3, |i| i - 1);
         let last = starts[2];
         for cut in last + 1..b.len() {
-            let s = scan_segment(&b[..cut], &h, 1024, false);
+            let s = scan(&b[..cut], Damage::MaybeUnsynced, false);
             assert_eq!(s.records, 2, "cut {cut}");
             assert!(matches!(s.problem, Some(Problem::Torn { at, .. }) if at == last as u64));
         }
     }
 
     #[test]
-    fn bad_frame_followed_by_good_is_corruption() {
-        let (mut b, h, starts) = segment(3);
-        b[starts[1] + 30] ^= 0xff;
-        let s = scan_segment(&b, &h, 1024, false);
-        assert!(matches!(s.problem, Some(Problem::Corrupt { at, .. }) if at == starts[1] as u64));
-        let s = scan_segment(&b, &h, 1024, true);
+    fn hole_in_the_unsynced_window_is_torn_even_with_good_frames_after() {
+        // Records 3.. were never synced (watermarks stay at 2): a lost page before them is
+        // a torn tail although later frames are intact.
+        let (mut b, starts) = segment(6, |i| (i - 1).min(2));
+        b[starts[2] + 35] ^= 0xff;
+        let s = scan(&b, Damage::MaybeUnsynced, false);
         assert_eq!(s.records, 2);
-        assert_eq!(s.last_lsn, Lsn(3));
+        assert!(matches!(s.problem, Some(Problem::Torn { at, .. }) if at == starts[2] as u64));
+    }
+
+    #[test]
+    fn damage_proven_synced_by_a_later_watermark_is_corruption() {
+        let (mut b, starts) = segment(6, |i| i - 1);
+        b[starts[1] + 35] ^= 0xff;
+        let s = scan(&b, Damage::MaybeUnsynced, false);
+        assert!(matches!(s.problem, Some(Problem::Corrupt { at, .. }) if at == starts[1] as u64));
+        let s = scan(&b, Damage::MaybeUnsynced, true);
+        assert_eq!(s.records, 5);
+        assert_eq!(s.last_lsn, Lsn(6));
         assert_eq!(s.skipped.len(), 1);
     }
 
     #[test]
+    fn any_damage_in_a_synced_segment_is_corruption() {
+        let (mut b, starts) = segment(3, |_| 0);
+        b[starts[1] + 35] ^= 0xff;
+        let s = scan(&b, Damage::Synced, false);
+        assert!(matches!(s.problem, Some(Problem::Corrupt { .. })));
+    }
+
+    #[test]
     fn zero_fill_is_a_clean_torn_tail() {
-        let (mut b, h, _) = segment(2);
+        let (mut b, _) = segment(2, |i| i - 1);
         let end = b.len();
         b.extend_from_slice(&[0u8; 100]);
-        let s = scan_segment(&b, &h, 1024, false);
+        let s = scan(&b, Damage::MaybeUnsynced, false);
         assert_eq!(s.end, end as u64);
-        assert_eq!(
+        assert!(matches!(
             s.problem,
-            Some(Problem::Torn {
-                at: end as u64,
-                zeros: true
-            })
-        );
+            Some(Problem::Torn { at, zeros: true, .. }) if at == end as u64
+        ));
     }
 }

@@ -1,12 +1,17 @@
 //! Whole-segment helpers for tools outside the engine: archivers, `walctl`, third-party
-//! readers. They apply the same checks as recovery.
+//! readers. They apply the same checks as recovery and take the limits from the segment's
+//! own header.
 
+use std::ops::Range;
+
+use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
-use crate::format::{SegmentHeader, Trailer};
+use crate::format::{decode_frame, SegmentHeader, Trailer, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN};
 use crate::lsn::{Lsn, SegmentId};
-use crate::scan::{scan_segment, Problem};
+use crate::scan::{scan_segment, Damage, Problem};
+use crate::store::{Capabilities, SegmentMeta, SegmentStore, SegmentWriter};
 use crate::wal::Record;
 
 /// What a checked segment holds.
@@ -26,23 +31,38 @@ pub struct SegmentSummary {
     pub torn_bytes: u64,
 }
 
-/// Checks a segment's bytes: header, every frame, and for a sealed segment the trailer and
-/// whole-segment checksum. A torn tail is allowed (and counted) only when `allow_torn`.
-/// `max_payload` bounds frame lengths (use the log's largest record or batch size).
-pub fn check_segment(bytes: &[u8], max_payload: u32, allow_torn: bool) -> Result<SegmentSummary> {
-    let header = SegmentHeader::decode(bytes).map_err(|r| Error::corrupt(SegmentId(0), 0, r))?;
-    let scan = scan_segment(bytes, &header, max_payload, false);
+/// Checks the bytes of segment `id`: header, every frame, and for a sealed segment the
+/// trailer and whole-segment checksum.
+///
+/// With `allow_torn` (the newest segment of a log) damage that no later frame proves was
+/// synced is a torn tail, counted in [`SegmentSummary::torn_bytes`], as recovery's default
+/// mode treats it; without it (a sealed segment) any damage is [`Error::Corrupt`].
+pub fn check_segment(id: SegmentId, bytes: &Bytes, allow_torn: bool) -> Result<SegmentSummary> {
+    let header = SegmentHeader::decode(bytes).map_err(|r| Error::corrupt(id, 0, r))?;
+    if header.id != id {
+        return Err(Error::corrupt(
+            id,
+            0,
+            format!("header names segment {}", header.id),
+        ));
+    }
+    let store = OneSegment(bytes.clone());
+    let damage = if allow_torn {
+        Damage::MaybeUnsynced
+    } else {
+        Damage::Synced
+    };
+    let len = bytes.len() as u64;
+    let scan = run_ready(scan_segment(&store, id, len, &header, damage, false))?;
     let torn = match scan.problem {
-        None => 0,
-        Some(Problem::Torn { at, .. }) if allow_torn && scan.trailer.is_none() => {
-            bytes.len() as u64 - at
-        }
-        Some(Problem::Torn { at, .. }) => {
-            return Err(Error::corrupt(header.id, at, "incomplete frame"));
-        }
-        Some(Problem::Corrupt { at, reason, .. }) => {
-            return Err(Error::corrupt(header.id, at, reason));
-        }
+        None => len.saturating_sub(
+            scan.end
+                + scan
+                    .trailer
+                    .map_or(0, |_| crate::format::TRAILER_LEN as u64),
+        ),
+        Some(Problem::Torn { at, .. }) if scan.trailer.is_none() => len - at,
+        Some(p) => return Err(Error::corrupt(id, p.at(), p.reason())),
     };
     Ok(SegmentSummary {
         header,
@@ -54,17 +74,18 @@ pub fn check_segment(bytes: &[u8], max_payload: u32, allow_torn: bool) -> Result
     })
 }
 
-/// Decodes every record of a segment (checked as by [`check_segment`] with torn tails
+/// Decodes every record of segment `id` (checked as by [`check_segment`] with torn tails
 /// allowed). Payloads share `bytes`' buffer.
-pub fn segment_records(bytes: &Bytes, max_payload: u32) -> Result<Vec<Record>> {
-    let summary = check_segment(bytes, max_payload, true)?;
+pub fn segment_records(id: SegmentId, bytes: &Bytes) -> Result<Vec<Record>> {
+    let summary = check_segment(id, bytes, true)?;
+    let layout = summary.header.layout();
     let mut out = Vec::with_capacity(usize::try_from(summary.records).unwrap_or(0));
-    let mut pos = crate::format::SEGMENT_HEADER_LEN;
+    let mut pos = SEGMENT_HEADER_LEN;
     let end = summary.body_len as usize;
     while pos < end {
-        let f = crate::format::decode_frame(&bytes[pos..end], max_payload)
-            .map_err(|e| Error::corrupt(summary.header.id, pos as u64, format!("{e:?}")))?;
-        let base = pos + crate::format::FRAME_HEADER_LEN;
+        let f = decode_frame(&bytes[pos..end], layout)
+            .map_err(|e| Error::corrupt(id, pos as u64, format!("{e:?}")))?;
+        let base = pos + FRAME_HEADER_LEN;
         for (lsn, r) in f.records() {
             out.push(Record {
                 lsn,
@@ -74,4 +95,47 @@ pub fn segment_records(bytes: &Bytes, max_payload: u32) -> Result<Vec<Record>> {
         pos += f.len();
     }
     Ok(out)
+}
+
+/// Runs a future that never waits (it reads only from memory) to completion on this thread.
+fn run_ready<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// One segment's bytes as a read-only store, so the streaming scanner runs over them.
+#[derive(Debug)]
+pub(crate) struct OneSegment(pub(crate) Bytes);
+
+#[async_trait]
+impl SegmentStore for OneSegment {
+    async fn create(&self, _: SegmentId, _: &[u8]) -> Result<Box<dyn SegmentWriter>> {
+        Err(Error::Unsupported("writing to a segment being checked"))
+    }
+    async fn open_tail(&self, _: SegmentId, _: u64) -> Result<Box<dyn SegmentWriter>> {
+        Err(Error::Unsupported("writing to a segment being checked"))
+    }
+    async fn read(&self, _: SegmentId, r: Range<u64>) -> Result<Bytes> {
+        let len = self.0.len() as u64;
+        let (s, e) = (r.start.min(len) as usize, r.end.min(len) as usize);
+        Ok(self.0.slice(s..e.max(s)))
+    }
+    async fn list(&self) -> Result<Vec<SegmentMeta>> {
+        Ok(Vec::new())
+    }
+    async fn delete(&self, _: SegmentId) -> Result<()> {
+        Err(Error::Unsupported("writing to a segment being checked"))
+    }
+    async fn quarantine(&self, _: SegmentId, _: &str) -> Result<()> {
+        Err(Error::Unsupported("writing to a segment being checked"))
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
 }

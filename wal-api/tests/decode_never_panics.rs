@@ -7,14 +7,11 @@ use wal_api::segment::{check_segment, segment_records};
 use wal_api::{Lsn, SegmentId};
 
 fn segment_with(records: &[Vec<u8>]) -> Vec<u8> {
-    let mut b = SegmentHeader {
-        id: SegmentId(1),
-        base: Lsn(1),
-    }
-    .encode()
-    .to_vec();
+    let mut b = SegmentHeader::new(SegmentId(1), Lsn(1), 7)
+        .encode()
+        .to_vec();
     for (i, r) in records.iter().enumerate() {
-        encode_record(&mut b, Lsn(i as u64 + 1), r);
+        encode_record(&mut b, 7, Lsn(i as u64 + 1), Lsn(i as u64 + 1).prev(), r);
     }
     b
 }
@@ -24,11 +21,11 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_decode_without_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-        let _ = decode_frame(&bytes, 1 << 20);
+        let _ = decode_frame(&bytes, wal_api::format::Layout { salt: 7, max_payload: 1 << 20 });
         let _ = SegmentHeader::decode(&bytes);
-        let _ = Trailer::decode(&bytes);
-        let _ = check_segment(&bytes, 1 << 20, true);
-        let _ = segment_records(&Bytes::from(bytes), 1 << 20);
+        let _ = Trailer::decode(&bytes, 7);
+        let _ = check_segment(SegmentId(1), &Bytes::from(bytes.clone()), true);
+        let _ = segment_records(SegmentId(1), &Bytes::from(bytes));
     }
 
     #[test]
@@ -43,7 +40,7 @@ proptest! {
             seg[i] ^= x;
         }
         seg.truncate(cut % (seg.len() + 1));
-        if let Ok(recs) = segment_records(&Bytes::from(seg.clone()), 1 << 20) {
+        if let Ok(recs) = segment_records(SegmentId(1), &Bytes::from(seg.clone())) {
             // Whatever decodes is a prefix of what was written, unchanged.
             for r in recs {
                 prop_assert_eq!(&r.data[..], &records[r.lsn.0 as usize - 1][..]);
@@ -62,34 +59,50 @@ fn header_layout_matches_format_md() {
     let h = SegmentHeader {
         id: SegmentId(0x0102),
         base: Lsn(0x0304),
+        salt: 0x0506,
+        segment_size: 0x0708,
+        max_record_size: 0x090a,
+        max_batch_size: 0x0b0c,
     }
     .encode();
     assert_eq!(&h[0..8], b"RSWALSEG");
-    assert_eq!(&h[8..10], &[1, 0]);
-    assert_eq!(&h[12..16], &[40, 0, 0, 0]);
+    assert_eq!(&h[8..10], &[2, 0]);
+    assert_eq!(&h[10..12], &[0, 0]);
+    assert_eq!(&h[12..16], &[64, 0, 0, 0]);
     assert_eq!(&h[16..24], &[2, 1, 0, 0, 0, 0, 0, 0]);
     assert_eq!(&h[24..32], &[4, 3, 0, 0, 0, 0, 0, 0]);
-    assert_eq!(&h[36..40], &crc32fast::hash(&h[0..36]).to_le_bytes());
+    assert_eq!(&h[32..40], &[6, 5, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(&h[40..48], &[8, 7, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(&h[48..52], &[0x0a, 9, 0, 0]);
+    assert_eq!(&h[52..56], &[0x0c, 0x0b, 0, 0]);
+    assert_eq!(&h[56..60], &[0, 0, 0, 0]);
+    assert_eq!(&h[60..64], &crc32fast::hash(&h[0..60]).to_le_bytes());
 }
 
 #[test]
 fn frame_layout_matches_format_md() {
+    let salt = 0x1122_3344_5566_7788u64;
     let mut b = Vec::new();
-    encode_batch(&mut b, Lsn(9), &[&b"ab"[..], b"c"]);
+    encode_batch(&mut b, salt, Lsn(9), Lsn(5), &[&b"ab"[..], b"c"]);
     assert_eq!(&b[4..8], &[11, 0, 0, 0]); // payload: 4+2 + 4+1
     assert_eq!(&b[8..16], &[9, 0, 0, 0, 0, 0, 0, 0]);
-    assert_eq!(&b[16..20], &[2, 0, 0, 0]);
-    assert_eq!(b[20], 2);
-    assert_eq!(&b[24..30], &[2, 0, 0, 0, b'a', b'b']);
-    assert_eq!(&b[0..4], &crc32fast::hash(&b[4..]).to_le_bytes());
+    assert_eq!(&b[16..24], &[5, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(&b[24..28], &[2, 0, 0, 0]);
+    assert_eq!(b[28], 2);
+    assert_eq!(&b[29..32], &[0, 0, 0]);
+    assert_eq!(&b[32..38], &[2, 0, 0, 0, b'a', b'b']);
+    let mut salted = salt.to_le_bytes().to_vec();
+    salted.extend_from_slice(&b[4..]);
+    assert_eq!(&b[0..4], &crc32fast::hash(&salted).to_le_bytes());
     let t = Trailer {
         last_lsn: Lsn(10),
         records: 2,
         body_len: 100,
         body_crc: 7,
     }
-    .encode();
-    assert_eq!(t.len(), 48);
-    assert_eq!(t[20], 3);
-    assert_eq!(&t[44..48], b"WEND");
+    .encode(salt, Lsn(8));
+    assert_eq!(t.len(), 56);
+    assert_eq!(t[28], 3);
+    assert_eq!(&t[16..24], &[8, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(&t[52..56], b"WEND");
 }

@@ -11,30 +11,24 @@ use wal_memory::MemoryStore;
 /// Segment 1 (sealed): LSNs 1, 2, then a second, valid frame for LSN 2 where LSN 3 belongs;
 /// segment 2: LSN 4.
 fn store() -> MemoryStore {
-    let mut seg = SegmentHeader {
-        id: SegmentId(1),
-        base: Lsn(1),
-    }
-    .encode()
-    .to_vec();
-    encode_record(&mut seg, Lsn(1), b"one");
-    encode_record(&mut seg, Lsn(2), b"two");
-    encode_record(&mut seg, Lsn(2), b"TWO");
+    let mut seg = SegmentHeader::new(SegmentId(1), Lsn(1), 7)
+        .encode()
+        .to_vec();
+    encode_record(&mut seg, 7, Lsn(1), Lsn(1).prev(), b"one");
+    encode_record(&mut seg, 7, Lsn(2), Lsn(2).prev(), b"two");
+    encode_record(&mut seg, 7, Lsn(2), Lsn(2).prev(), b"TWO");
     let trailer = Trailer {
         last_lsn: Lsn(3),
         records: 3,
         body_len: seg.len() as u64,
         body_crc: crc32fast::hash(&seg),
     }
-    .encode();
+    .encode(7, Lsn(0));
     seg.extend_from_slice(&trailer);
-    let mut next = SegmentHeader {
-        id: SegmentId(2),
-        base: Lsn(4),
-    }
-    .encode()
-    .to_vec();
-    encode_record(&mut next, Lsn(4), b"four");
+    let mut next = SegmentHeader::new(SegmentId(2), Lsn(4), 7)
+        .encode()
+        .to_vec();
+    encode_record(&mut next, 7, Lsn(4), Lsn(4).prev(), b"four");
     let s = MemoryStore::new();
     s.insert_raw(SegmentId(1), seg);
     s.insert_raw(SegmentId(2), next);

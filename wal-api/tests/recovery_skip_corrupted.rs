@@ -10,17 +10,14 @@ use wal_memory::MemoryStore;
 
 #[tokio::test]
 async fn damaged_tail_is_sealed_and_new_records_survive() {
-    let mut seg = SegmentHeader {
-        id: SegmentId(1),
-        base: Lsn(1),
-    }
-    .encode()
-    .to_vec();
-    encode_record(&mut seg, Lsn(1), b"one");
+    let mut seg = SegmentHeader::new(SegmentId(1), Lsn(1), 7)
+        .encode()
+        .to_vec();
+    encode_record(&mut seg, 7, Lsn(1), Lsn(1).prev(), b"one");
     let bad = seg.len();
-    encode_record(&mut seg, Lsn(2), b"two");
+    encode_record(&mut seg, 7, Lsn(2), Lsn(2).prev(), b"two");
     seg[bad + 24] ^= 0x55; // LSN 2 fails its checksum
-    encode_record(&mut seg, Lsn(3), b"three");
+    encode_record(&mut seg, 7, Lsn(3), Lsn(3).prev(), b"three");
     seg.extend_from_slice(&[0xAB; 7]); // a torn frame at the end
     let store = MemoryStore::new();
     store.insert_raw(SegmentId(1), seg);

@@ -22,9 +22,12 @@ async fn transplanted() -> MemoryStore {
     wal.rotate().await.unwrap();
     wal.close().await.unwrap();
     let mut bytes = src.segment_bytes(SegmentId(2)).unwrap();
+    // Same salt (so its frames validate), other id and base.
+    let orig = SegmentHeader::decode(&bytes).unwrap();
     let header = SegmentHeader {
         id: SegmentId(1),
         base: Lsn(1),
+        ..orig
     }
     .encode();
     bytes[..SEGMENT_HEADER_LEN].copy_from_slice(&header);
@@ -70,20 +73,29 @@ async fn point_in_time_keeps_nothing_of_it() {
 #[tokio::test]
 async fn skip_corrupted_settles_one_end_for_a_segment_with_frames_past_its_trailer() {
     use wal_api::format::{encode_record, Trailer};
-    let mut seg = SegmentHeader {
-        id: SegmentId(1),
-        base: Lsn(1),
-    }
-    .encode()
-    .to_vec();
+    let mut seg = SegmentHeader::new(SegmentId(1), Lsn(1), 7)
+        .encode()
+        .to_vec();
     for lsn in 1..=3u64 {
-        encode_record(&mut seg, Lsn(lsn), format!("r{lsn}").as_bytes());
+        encode_record(
+            &mut seg,
+            7,
+            Lsn(lsn),
+            Lsn(lsn).prev(),
+            format!("r{lsn}").as_bytes(),
+        );
     }
     let bad = seg.len();
-    encode_record(&mut seg, Lsn(4), b"r4");
+    encode_record(&mut seg, 7, Lsn(4), Lsn(4).prev(), b"r4");
     seg[bad + 24] ^= 0xFF; // the payload of LSN 4: fails its CRC
     for lsn in 5..=6u64 {
-        encode_record(&mut seg, Lsn(lsn), format!("r{lsn}").as_bytes());
+        encode_record(
+            &mut seg,
+            7,
+            Lsn(lsn),
+            Lsn(lsn).prev(),
+            format!("r{lsn}").as_bytes(),
+        );
     }
     let body_crc = crc32fast::hash(&seg);
     let trailer = Trailer {
@@ -92,7 +104,7 @@ async fn skip_corrupted_settles_one_end_for_a_segment_with_frames_past_its_trail
         body_len: seg.len() as u64,
         body_crc,
     }
-    .encode();
+    .encode(7, Lsn(0));
     seg.extend_from_slice(&trailer);
     let store = MemoryStore::new();
     store.insert_raw(SegmentId(1), seg);

@@ -9,9 +9,6 @@ use wal_api::format::{SegmentHeader, SEGMENT_HEADER_LEN};
 use wal_api::segment::{check_segment, segment_records, SegmentSummary};
 use wal_api::{Error, Lsn, SegmentId};
 
-/// Largest frame payload accepted when inspecting (the log's limits are not stored on disk).
-const MAX_PAYLOAD: u32 = u32::MAX;
-
 /// The segment files of a directory, in id order, plus what was ignored.
 pub(crate) struct DirLog {
     segments: Vec<(SegmentId, PathBuf)>,
@@ -53,7 +50,7 @@ impl DirLog {
             .enumerate()
             .map(|(i, (id, path))| {
                 let r = self.read(path).and_then(|b| {
-                    let s = check_segment(&b, MAX_PAYLOAD, i + 1 == n)?;
+                    let s = check_segment(*id, &b, i + 1 == n)?;
                     if s.header.id != *id {
                         return Err(Error::corrupt(*id, 0, "header names another segment"));
                     }
@@ -174,7 +171,7 @@ impl DirLog {
                 continue;
             }
             let bytes = self.read(path)?;
-            for r in segment_records(&bytes, MAX_PAYLOAD)? {
+            for r in segment_records(*id, &bytes)? {
                 if r.lsn < from || r.lsn > to {
                     continue;
                 }

@@ -4,13 +4,10 @@
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
-use wal_api::format::{decode_frame, FrameKind, SEGMENT_HEADER_LEN};
+use wal_api::format::{decode_frame, FrameKind, Layout, SEGMENT_HEADER_LEN};
 use wal_api::{Error, Lsn, SegmentId};
 
 use crate::dir::{print_record, DirLog};
-
-/// Largest frame payload accepted (the log's limits are not stored on disk).
-const MAX_PAYLOAD: u32 = u32::MAX;
 
 /// Where the follower is: a segment, the offset of its next frame and that frame's LSN.
 struct At {
@@ -18,6 +15,8 @@ struct At {
     path: PathBuf,
     off: u64,
     expect: Lsn,
+    /// Salt and limits from the segment's header.
+    layout: Layout,
 }
 
 /// Follows the log in `dir` from LSN `from` on.
@@ -61,7 +60,7 @@ impl Follower {
             let mut pos = 0;
             let mut sealed = false;
             // Stop at the first frame that is not whole yet: the writer is still on it.
-            while let Ok(f) = decode_frame(&bytes[pos..], MAX_PAYLOAD) {
+            while let Ok(f) = decode_frame(&bytes[pos..], at.layout) {
                 if f.kind == FrameKind::Seal {
                     sealed = true;
                     break;
@@ -110,6 +109,7 @@ impl Follower {
                 path: path.clone(),
                 off: SEGMENT_HEADER_LEN as u64,
                 expect: header.base,
+                layout: header.layout(),
             };
         }
     }
@@ -127,6 +127,7 @@ impl Follower {
                     path: path.clone(),
                     off: SEGMENT_HEADER_LEN as u64,
                     expect: header.base,
+                    layout: header.layout(),
                 });
             }
             if header.base > self.from {

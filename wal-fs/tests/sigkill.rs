@@ -4,7 +4,7 @@
 //! with the right bytes, that LSNs are dense, and that nothing is readable after the recovered
 //! end. Prints `kills: N, acknowledged lost: L, corrupt: C`.
 //!
-//! `WAL_FS_KILLS` sets the number of kills (default 200); `WAL_FS_SEED` the seed.
+//! `WAL_FS_KILLS` sets the number of kills (default 500); `WAL_FS_SEED` the seed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "support/payload.rs"]
@@ -135,7 +135,7 @@ async fn check(dir: &std::path::Path, acked: &BTreeMap<u64, u32>, t: &mut Tally,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_loses_no_acknowledged_record() {
-    let kills = env_u64("WAL_FS_KILLS", 200);
+    let kills = env_u64("WAL_FS_KILLS", 500);
     let seed = env_u64("WAL_FS_SEED", 0x5eed_2026);
     let mut rng = SplitMix::new(seed);
     let mut t = Tally::default();

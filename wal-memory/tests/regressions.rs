@@ -370,7 +370,7 @@ fn appenders_racing_suffix_truncations_never_park() {
 #[tokio::test]
 async fn point_in_time_repair_survives_a_crash_at_every_step() {
     let pristine = MemoryStore::new();
-    let opts = WalOptions::default().segment_size(300);
+    let opts = WalOptions::default().segment_size(400);
     let wal = Wal::open(pristine.clone(), opts.clone()).await.unwrap();
     for i in 0..30u8 {
         wal.append(&[i; 20]).await.unwrap();
@@ -379,9 +379,10 @@ async fn point_in_time_repair_survives_a_crash_at_every_step() {
     drop(wal);
     let segs = pristine.list().await.unwrap();
     assert!(segs.len() >= 4, "need several segments");
-    // Damage the third frame's payload of the second segment (frames are 24 + 20 bytes).
+    // Damage the third frame's payload of the second segment.
+    use wal_api::format::{FRAME_HEADER_LEN as F, SEGMENT_HEADER_LEN as H};
     let victim = segs[1].id;
-    assert!(pristine.tamper(victim, |b| b[40 + 2 * 44 + 24 + 3] ^= 0xff));
+    assert!(pristine.tamper(victim, |b| b[H + 2 * (F + 20) + F + 3] ^= 0xff));
     let good = {
         let w = Wal::open(
             pristine.crash(0),
@@ -498,6 +499,10 @@ async fn append_at_the_end_of_the_lsn_space_is_refused() {
     let header = SegmentHeader {
         id: SegmentId(1),
         base: Lsn(u64::MAX - 2),
+        salt: 1,
+        segment_size: 1 << 20,
+        max_record_size: 1 << 20,
+        max_batch_size: 1 << 20,
     }
     .encode();
     store.insert_raw(SegmentId(1), header.to_vec());

@@ -25,7 +25,7 @@ use md5::{Digest, Md5};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
-use wal_api::format::{decode_frame, FrameKind, SEGMENT_HEADER_LEN};
+use wal_api::format::{decode_frame, FrameKind, SegmentHeader, SEGMENT_HEADER_LEN};
 use wal_api::segment::{check_segment, segment_records};
 use wal_api::{
     Error, Lsn, Record, Result, RetentionGate, SegmentId, SegmentStore, SegmentStoreExt, Wal,
@@ -42,9 +42,6 @@ pub struct ArchiverOptions {
     pub multipart_threshold: usize,
     /// Part size of multipart uploads (S3 needs at least 5 MiB for every part but the last).
     pub part_size: usize,
-    /// Largest frame payload accepted when checking segments (the log's largest record or
-    /// batch).
-    pub max_payload: u32,
 }
 
 impl Default for ArchiverOptions {
@@ -52,7 +49,6 @@ impl Default for ArchiverOptions {
         ArchiverOptions {
             multipart_threshold: 256 << 20,
             part_size: io::PART_SIZE,
-            max_payload: u32::MAX,
         }
     }
 }
@@ -294,12 +290,13 @@ impl Archiver {
         // Check the segment and digest it while the upload runs; a segment that fails its
         // check is removed again and never recorded.
         let check = {
-            let (bytes, max) = (bytes.clone(), self.inner.opts.max_payload);
-            tokio::task::spawn_blocking(move || {
-                let entry = describe(id, &bytes, max);
-                let md5 = hex(&Md5::digest(&bytes));
-                (entry, md5)
-            })
+            let digest = bytes.clone();
+            let md5 = tokio::task::spawn_blocking(move || hex(&Md5::digest(&digest)));
+            let bytes = bytes.clone();
+            async move {
+                let entry = describe(id, &bytes);
+                md5.await.map(|md5| (entry, md5))
+            }
         };
         let key = self.segment_key(id);
         let store = self.inner.store.as_ref();
@@ -369,7 +366,7 @@ impl Archiver {
                 continue;
             }
             let bytes = src.read_all(meta.id).await?;
-            if let Ok(s) = check_segment(&bytes, self.inner.opts.max_payload, true) {
+            if let Ok(s) = check_segment(meta.id, &bytes, true) {
                 if s.trailer.is_some() {
                     out.push(self.archive_segment(src, meta.id).await?);
                 }
@@ -521,7 +518,7 @@ impl Archiver {
                 break;
             }
             let bytes = self.fetch(a.id).await?;
-            for r in segment_records(&bytes, self.inner.opts.max_payload)? {
+            for r in segment_records(a.id, &bytes)? {
                 if r.lsn >= next && r.lsn < range.end {
                     next = r.lsn.next();
                     out.push(r);
@@ -574,6 +571,9 @@ impl Archiver {
             let header = bytes.get(..SEGMENT_HEADER_LEN).ok_or_else(|| {
                 Error::corrupt(a.id, 0, "archived segment shorter than its header")
             })?;
+            let layout = SegmentHeader::decode(header)
+                .map_err(|r| Error::corrupt(a.id, 0, r))?
+                .layout();
             let w = dst.create(a.id, header).await?;
             if a.last_lsn <= upto {
                 w.append(&bytes[SEGMENT_HEADER_LEN..]).await?;
@@ -585,7 +585,7 @@ impl Archiver {
             // Cut inside this segment at the last frame ending at or before `upto`.
             let mut pos = SEGMENT_HEADER_LEN;
             let mut last = a.base_lsn.prev();
-            while let Ok(f) = decode_frame(&bytes[pos..], self.inner.opts.max_payload) {
+            while let Ok(f) = decode_frame(&bytes[pos..], layout) {
                 if f.kind == FrameKind::Seal || f.last_lsn() > upto {
                     break;
                 }
@@ -603,8 +603,8 @@ impl Archiver {
 }
 
 /// Checks a sealed segment and describes it for the manifest.
-fn describe(id: SegmentId, bytes: &[u8], max_payload: u32) -> Result<ArchivedSegment> {
-    let s = check_segment(bytes, max_payload, false)?;
+fn describe(id: SegmentId, bytes: &Bytes) -> Result<ArchivedSegment> {
+    let s = check_segment(id, bytes, false)?;
     let Some(t) = s.trailer else {
         return Err(Error::InvalidArgument(format!(
             "segment {id} is not sealed; only sealed segments are archived"

@@ -190,10 +190,7 @@ fn sealing_a_large_segment_goes_multipart_and_removes_its_chunks() {
         let list = s.list().await.unwrap();
         for m in &list {
             let b = s.read_all(m.id).await.unwrap();
-            assert!(check_segment(&b, u32::MAX, false)
-                .unwrap()
-                .trailer
-                .is_some());
+            assert!(check_segment(m.id, &b, false).unwrap().trailer.is_some());
         }
     });
 }
@@ -343,7 +340,6 @@ fn archiving_never_overwrites_a_different_copy_and_accepts_an_identical_one() {
             ArchiverOptions {
                 multipart_threshold: 100,
                 part_size: 64,
-                ..Default::default()
             },
         )
         .await

@@ -241,7 +241,7 @@ async fn check_whole<S: SegmentStore>(s: &S) -> Result<(), String> {
     let list = s.list().await.map_err(|e| e.to_string())?;
     for m in list.iter().take(list.len().saturating_sub(1)) {
         let b = s.read_all(m.id).await.map_err(|e| e.to_string())?;
-        let sum = check_segment(&b, u32::MAX, false).map_err(|e| format!("{}: {e}", m.id))?;
+        let sum = check_segment(m.id, &b, false).map_err(|e| format!("{}: {e}", m.id))?;
         if sum.trailer.is_none() {
             return Err(format!("segment {} is not sealed but not last", m.id));
         }
@@ -372,7 +372,6 @@ async fn archive_schedule(seed: u64) -> ArchiveRun {
     let opts = ArchiverOptions {
         multipart_threshold: if seed % 2 == 0 { 700 } else { usize::MAX },
         part_size: 256,
-        ..Default::default()
     };
     // Opening may fail under faults; retry like an operator would.
     let mut archiver = None;
@@ -411,7 +410,7 @@ async fn archive_schedule(seed: u64) -> ArchiveRun {
         let ok = fresh.get(a.id) == Some(a)
             && fresh.fetch(a.id).await.is_ok_and(|b| {
                 crc32fast::hash(&b) == a.crc32
-                    && check_segment(&b, u32::MAX, false)
+                    && check_segment(a.id, &b, false)
                         .is_ok_and(|s| s.trailer.is_some_and(|t| t.body_crc == a.body_crc))
             });
         if !ok {

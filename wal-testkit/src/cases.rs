@@ -29,6 +29,10 @@ fn header(id: u64, base: u64) -> Vec<u8> {
     SegmentHeader {
         id: SegmentId(id),
         base: Lsn(base),
+        salt: 0x7e57_0000 + id,
+        segment_size: 1024,
+        max_record_size: 1 << 20,
+        max_batch_size: 1 << 20,
     }
     .encode()
     .to_vec()
@@ -89,8 +93,11 @@ async fn raw<F: StoreFactory>(f: &F, g: &F::Guard, id: SegmentId) -> Option<Vec<
 /// Offsets of the frames of a segment's bytes.
 fn frame_offsets(bytes: &[u8]) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
+    let Ok(h) = SegmentHeader::decode(bytes) else {
+        return out;
+    };
     let mut pos = SEGMENT_HEADER_LEN;
-    while let Ok(fr) = wal_api::format::decode_frame(&bytes[pos.min(bytes.len())..], u32::MAX) {
+    while let Ok(fr) = wal_api::format::decode_frame(&bytes[pos.min(bytes.len())..], h.layout()) {
         if fr.kind == wal_api::format::FrameKind::Seal {
             break;
         }

@@ -15,8 +15,8 @@ use tokio::sync::{watch, Mutex, Notify};
 
 use crate::error::{Error, Result};
 use crate::format::{
-    batch_payload_len, encode_batch, encode_record, SegmentHeader, Trailer, FRAME_HEADER_LEN,
-    SEGMENT_HEADER_LEN, TRAILER_LEN,
+    batch_payload_len, encode_batch, encode_record, Trailer, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN,
+    TRAILER_LEN,
 };
 use crate::lsn::{Lsn, SegmentId};
 use crate::options::WalOptions;
@@ -108,6 +108,8 @@ pub(crate) struct Table {
 struct WriteState {
     writer: Option<Arc<dyn SegmentWriter>>,
     seg: SegmentId,
+    /// Salt of the active segment (covered by every frame's checksum).
+    salt: u64,
     base: Lsn,
     /// Segment length including buffered bytes.
     len: u64,
@@ -205,6 +207,7 @@ impl<S: SegmentStore> Wal<S> {
             state: Mutex::new(WriteState {
                 writer: Some(t.writer),
                 seg: t.id,
+                salt: t.salt,
                 base: t.base,
                 len: t.len,
                 body_crc: t.body_crc,
@@ -349,7 +352,8 @@ impl<S: SegmentStore> Wal<S> {
         let mut st = inner.lock_for_append(frame).await?;
         let lsn = st.next;
         check_lsn_room(lsn, 1)?;
-        encode_record(&mut st.buf, lsn, data);
+        let salt = st.salt;
+        encode_record(&mut st.buf, salt, lsn, inner.dur.durable(), data);
         st.next = lsn.next();
         st.len += frame;
         st.records += 1;
@@ -402,7 +406,8 @@ impl<S: SegmentStore> Wal<S> {
         let first = st.next;
         check_lsn_room(first, records.len() as u64)?;
         let last = Lsn(first.0 + records.len() as u64 - 1);
-        encode_batch(&mut st.buf, first, records);
+        let salt = st.salt;
+        encode_batch(&mut st.buf, salt, first, inner.dur.durable(), records);
         st.next = last.next();
         st.len += frame;
         st.records += records.len() as u64;
@@ -660,7 +665,8 @@ impl<S: SegmentStore> Inner<S> {
     async fn rotate_locked(&self, st: &mut WriteState) -> Result<()> {
         self.seal_locked(st).await?;
         let id = st.seg.next();
-        let header = SegmentHeader { id, base: st.next }.encode();
+        let h = recovery::new_header(&self.opts, id, st.next);
+        let header = h.encode();
         let new = match self.store.create(id, &header).await {
             Ok(w) => Arc::from(w),
             Err(e) => return Err(self.poison("creating the next segment", e)),
@@ -671,10 +677,12 @@ impl<S: SegmentStore> Inner<S> {
                 base: st.next,
                 len: SEGMENT_HEADER_LEN as u64,
                 sealed: false,
+                layout: h.layout(),
             });
         }
         st.writer = Some(new);
         st.seg = id;
+        st.salt = h.salt;
         st.base = st.next;
         st.len = SEGMENT_HEADER_LEN as u64;
         st.body_crc = Some(crc32fast::hash(&header));
@@ -694,14 +702,13 @@ impl<S: SegmentStore> Inner<S> {
         let last = st.next.prev();
         let body_crc = match st.body_crc {
             Some(crc) => crc,
-            None => match self.store.read(st.seg, 0..st.len).await {
-                Ok(b) if b.len() as u64 == st.len => crc32fast::hash(&b),
-                Ok(_) => {
-                    let e = Error::corrupt(st.seg, st.len, "segment shorter than written");
-                    return Err(self.poison("reading back a segment to seal it", e));
+            None => {
+                let mut w = crate::scan::Window::new(&self.store, st.seg, st.len);
+                match crate::scan::body_crc(&mut w, st.len).await {
+                    Ok(crc) => crc,
+                    Err(e) => return Err(self.poison("reading back a segment to seal it", e)),
                 }
-                Err(e) => return Err(self.poison("reading back a segment to seal it", e)),
-            },
+            }
         };
         let trailer = Trailer {
             last_lsn: last,
@@ -709,7 +716,7 @@ impl<S: SegmentStore> Inner<S> {
             body_len: st.len,
             body_crc,
         }
-        .encode();
+        .encode(st.salt, self.dur.durable());
         if let Err(e) = w.append(&trailer).await {
             return Err(self.poison("writing a seal trailer", e));
         }

@@ -16,7 +16,7 @@ use crate::format::{decode_frame, FrameError, FrameKind, FRAME_HEADER_LEN, SEGME
 use crate::lsn::{Lsn, SegmentId};
 use crate::options::{RecoveryMode, Visibility};
 use crate::scan::find_next_frame;
-use crate::store::{SegmentStore, SegmentStoreExt};
+use crate::store::SegmentStore;
 
 /// A stream of records (or one error, after which it ends).
 pub type RecordStream = Pin<Box<dyn Stream<Item = Result<Record>> + Send + 'static>>;
@@ -199,6 +199,8 @@ struct Position {
     expect: Lsn,
     /// Base LSN of the following segment: no frame of this one may reach it.
     bound: Option<Lsn>,
+    /// Salt and frame limit of the segment.
+    layout: crate::format::Layout,
 }
 
 impl Position {
@@ -223,6 +225,7 @@ fn position_at(t: &super::Table, id: SegmentId) -> Option<Position> {
         len: 0,
         expect: t.segs[i].base,
         bound: t.segs.get(i + 1).map(|n| n.base),
+        layout: t.segs[i].layout,
     })
 }
 
@@ -398,11 +401,11 @@ impl<S: SegmentStore> Cursor<S> {
         &mut self,
         sink: &mut (dyn FnMut(Lsn, &Bytes, std::ops::Range<usize>) + Send),
     ) -> Result<Step> {
-        let Some(pos) = &self.pos else {
+        let Some((id, off, mut len, layout)) =
+            self.pos.as_ref().map(|p| (p.id, p.off, p.len, p.layout))
+        else {
             return Ok(Step::Exhausted);
         };
-        let (id, off) = (pos.id, pos.off);
-        let mut len = pos.len;
         if off >= len {
             let Some(state) = self.seg_state(id) else {
                 // Removed under us (prefix truncation): seek again, which reports the trim.
@@ -420,7 +423,7 @@ impl<S: SegmentStore> Cursor<S> {
         }
         let avail = self.ensure(id, off, FRAME_HEADER_LEN as u64, len).await?;
         let rel = (off - self.chunk_off) as usize;
-        let max_payload = self.inner.opts.max_frame_payload();
+        let max_payload = layout.max_payload;
         let frame_len = if avail >= FRAME_HEADER_LEN as u64 {
             let h = &self.chunk[rel..rel + FRAME_HEADER_LEN];
             let mut l = [0u8; 4];
@@ -434,7 +437,7 @@ impl<S: SegmentStore> Cursor<S> {
         let rel = (off - self.chunk_off) as usize;
         let chunk = self.chunk.clone();
         let skip = self.inner.opts.recovery_mode == RecoveryMode::SkipCorrupted;
-        let mut result = decode_frame(&chunk[rel..], max_payload);
+        let mut result = decode_frame(&chunk[rel..], layout);
         if let (Ok(f), Some(p)) = (&result, &self.pos) {
             if f.kind != FrameKind::Seal && !p.fits(f, skip) {
                 result = Err(FrameError::Invalid(format!(
@@ -466,7 +469,7 @@ impl<S: SegmentStore> Cursor<S> {
                 let mut frames = 0;
                 while frames < 1024 && off < len {
                     frames += 1;
-                    match decode_frame(&chunk[rel..], max_payload) {
+                    match decode_frame(&chunk[rel..], layout) {
                         Ok(f) if f.kind != FrameKind::Seal && p.fits(&f, skip) => {
                             take_records(&chunk, sink, rel, &f);
                             p.expect = f.last_lsn().next();
@@ -491,7 +494,7 @@ impl<S: SegmentStore> Cursor<S> {
                 // Skip to the next good frame of this segment.
                 let rest = self.inner.store.read(id, off..len).await?;
                 let expect = self.pos.as_ref().map_or(self.next, |p| p.expect);
-                match find_next_frame(&rest, 1, expect, max_payload) {
+                match find_next_frame(&rest, 1, expect, layout) {
                     Some(p) => {
                         self.chunk = rest;
                         self.chunk_off = off;
@@ -619,26 +622,33 @@ impl<S: SegmentStore> Wal<S> {
     }
 }
 
-/// Verifies every sealed segment end to end (header, frames, trailer checksum).
+/// Verifies every segment end to end (header, frames, trailer checksum).
 impl<S: SegmentStore> Wal<S> {
     /// Reads every segment and checks every frame; sealed segments must also match their
-    /// trailer's whole-segment checksum. Returns the number of records checked.
+    /// trailer's whole-segment checksum. Returns the number of records checked. Reads in
+    /// bounded chunks.
     pub async fn verify(&self) -> Result<u64> {
         let segs = self.segments();
-        let max = self.inner.opts.max_frame_payload();
         let mut records = 0;
         for s in segs {
-            let bytes = self.inner.store.read_all(s.id).await?;
-            let bytes = &bytes[..(s.len as usize).min(bytes.len())];
-            let header = crate::format::SegmentHeader::decode(bytes)
+            let head = self
+                .inner
+                .store
+                .read(s.id, 0..SEGMENT_HEADER_LEN as u64)
+                .await?;
+            let header = crate::format::SegmentHeader::decode(&head)
                 .map_err(|r| Error::corrupt(s.id, 0, r))?;
-            let scan = crate::scan::scan_segment(bytes, &header, max, false);
+            let scan = crate::scan::scan_segment(
+                &self.inner.store,
+                s.id,
+                s.len,
+                &header,
+                crate::scan::Damage::Synced,
+                false,
+            )
+            .await?;
             if let Some(p) = scan.problem {
-                let (at, reason) = match p {
-                    crate::scan::Problem::Torn { at, .. } => (at, "incomplete frame".to_string()),
-                    crate::scan::Problem::Corrupt { at, reason, .. } => (at, reason),
-                };
-                return Err(Error::corrupt(s.id, at, reason));
+                return Err(Error::corrupt(s.id, p.at(), p.reason()));
             }
             if s.sealed && scan.trailer.is_none() {
                 return Err(Error::corrupt(

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::format::{SegmentHeader, Trailer, SEGMENT_HEADER_LEN, TRAILER_LEN};
+use crate::format::{new_salt, Layout, SegmentHeader, Trailer, SEGMENT_HEADER_LEN, TRAILER_LEN};
 use crate::lsn::{Lsn, SegmentId};
 use crate::options::{RecoveryMode, WalOptions};
-use crate::scan::{scan_segment, Problem};
+use crate::scan::{body_crc, scan_segment, Damage, Problem, Window};
 use crate::store::{SegmentMeta, SegmentStore, SegmentStoreExt, SegmentWriter};
 
 /// What recovery found and did.
@@ -34,12 +34,15 @@ pub(crate) struct SegInfo {
     /// Readable bytes (flushed to the store).
     pub(crate) len: u64,
     pub(crate) sealed: bool,
+    /// Salt and frame limit from the segment's header.
+    pub(crate) layout: Layout,
 }
 
 /// The open tail segment after recovery.
 pub(crate) struct Tail {
     pub(crate) writer: Arc<dyn SegmentWriter>,
     pub(crate) id: SegmentId,
+    pub(crate) salt: u64,
     pub(crate) base: Lsn,
     pub(crate) len: u64,
     /// CRC of the segment's bytes so far; `None` until needed (computed at seal).
@@ -55,6 +58,7 @@ pub(crate) struct Recovered {
 }
 
 struct Found {
+    header: SegmentHeader,
     info: SegInfo,
     last_lsn: Lsn,
     records: u64,
@@ -67,12 +71,16 @@ struct Found {
 
 enum Verdict {
     Good(Found),
+    /// The newest segment's creation never completed: no valid header and nothing behind it.
+    Unfinished,
     /// Bad bytes at `offset`; `prefix` is the good part when the header was fine.
     Bad {
         offset: u64,
         reason: String,
-        prefix: Option<(SegmentHeader, bytes::Bytes, Found)>,
-        torn: bool,
+        prefix: Option<(SegmentHeader, Found)>,
+        /// Damage of the last segment in its unsynced window (a torn tail), and whether it is
+        /// all zeros.
+        torn: Option<bool>,
     },
 }
 
@@ -83,7 +91,6 @@ fn corrupt_err(id: SegmentId, offset: u64, reason: &str) -> Error {
 pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Result<Recovered> {
     let mode = opts.recovery_mode;
     let full = opts.verify_on_open || mode != RecoveryMode::TolerateTornTail;
-    let max_payload = opts.max_frame_payload();
     let metas = store.list().await?;
     if metas.windows(2).any(|w| w[0].id >= w[1].id) {
         return Err(Error::InvalidArgument(
@@ -94,13 +101,10 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
     let mut segs: Vec<Found> = Vec::new();
     let mut tail_open: Option<(SegmentHeader, u64, u64)> = None; // header, cut at, torn bytes
     let n = metas.len();
-    let mut i = 0;
-    while i < n {
-        let m = metas[i];
+    for (i, &m) in metas.iter().enumerate() {
         let is_last = i + 1 == n;
         let expected = segs.last().map(|f| (f.last_lsn.next(), f.info.id));
-        let verdict = check_segment(store, m, full, is_last, expected, max_payload, mode).await?;
-        match verdict {
+        match check_segment(store, m, full, is_last, expected, mode).await? {
             Verdict::Good(mut f) => {
                 report
                     .skipped
@@ -108,15 +112,11 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
                 if is_last && !f.info.sealed && !f.skipped.is_empty() {
                     report.torn_bytes = m.len - f.info.len;
                     seal_damaged(store, &mut f).await?;
-                    segs.push(f);
-                    i += 1;
-                    continue;
-                }
-                if is_last && f.info.sealed && m.len > f.info.len {
+                } else if is_last && f.info.sealed && m.len > f.info.len {
                     // Sealed, but zeros follow the trailer: the writer died after writing the
                     // trailer and before seal released its preallocated space. Cut them
-                    // durably, or the next segment's creation would leave a sealed segment
-                    // whose length does not end at its trailer.
+                    // durably (which syncs what is kept), or the next segment's creation would
+                    // leave a sealed segment whose length does not end at its trailer.
                     store.open_tail(m.id, f.info.len).await?.seal().await?;
                     report.torn_bytes = m.len - f.info.len;
                 } else if is_last && f.info.sealed {
@@ -124,16 +124,35 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
                     // a crashed writer left unsynced must not be lost to a later power loss,
                     // which would leave a non-last segment without its seal.
                     store.sync_segment(m.id, f.info.len).await?;
+                } else if is_last {
+                    tail_open = Some((f.header, f.info.len, 0));
                 }
-                if is_last && !f.info.sealed {
-                    tail_open = Some((
-                        SegmentHeader {
-                            id: f.info.id,
-                            base: f.info.base,
-                        },
-                        f.info.len,
-                        0,
-                    ));
+                segs.push(f);
+            }
+            Verdict::Unfinished => {
+                // Creation never completed: no header, nothing behind it, nothing acknowledged.
+                store.delete(m.id).await?;
+                report.removed_incomplete.push(m.id);
+            }
+            Verdict::Bad {
+                offset,
+                reason,
+                prefix: Some((h, mut f)),
+                torn: Some(zeros),
+            } => {
+                // A torn tail of the last segment: cut it, unless strict mode sees non-zero
+                // bytes.
+                if mode == RecoveryMode::AbsoluteConsistency && !zeros {
+                    return Err(corrupt_err(m.id, offset, &reason));
+                }
+                report
+                    .skipped
+                    .extend(f.skipped.iter().map(|&(at, to)| (m.id, at, to)));
+                if f.skipped.is_empty() {
+                    tail_open = Some((h, f.info.len, m.len - f.info.len));
+                } else {
+                    report.torn_bytes = m.len - f.info.len;
+                    seal_damaged(store, &mut f).await?;
                 }
                 segs.push(f);
             }
@@ -141,96 +160,47 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
                 offset,
                 reason,
                 prefix,
-                torn,
-            } => {
-                if torn && is_last {
-                    // A torn tail: cut it, unless strict mode sees non-zero bytes.
-                    let Some((h, bytes, mut f)) = prefix else {
-                        // Creation never completed: no header, nothing acknowledged.
-                        store.delete(m.id).await?;
-                        report.removed_incomplete.push(m.id);
-                        i += 1;
-                        continue;
-                    };
-                    let zeros = bytes[offset as usize..].iter().all(|&b| b == 0);
-                    if mode == RecoveryMode::AbsoluteConsistency && !zeros {
-                        return Err(corrupt_err(m.id, offset, &reason));
-                    }
-                    report
-                        .skipped
-                        .extend(f.skipped.iter().map(|&(at, to)| (m.id, at, to)));
-                    if f.skipped.is_empty() {
-                        tail_open = Some((h, f.info.len, m.len - f.info.len));
-                    } else {
-                        report.torn_bytes = m.len - f.info.len;
-                        seal_damaged(store, &mut f).await?;
-                    }
-                    segs.push(f);
-                    i += 1;
-                    continue;
+                ..
+            } => match mode {
+                RecoveryMode::TolerateTornTail | RecoveryMode::AbsoluteConsistency => {
+                    return Err(corrupt_err(m.id, offset, &reason));
                 }
-                match mode {
-                    RecoveryMode::TolerateTornTail | RecoveryMode::AbsoluteConsistency => {
-                        return Err(corrupt_err(m.id, offset, &reason));
-                    }
-                    RecoveryMode::SkipCorrupted => {
-                        // Frame-level damage was skipped during the scan; what is left here
-                        // is a segment that cannot be used at all.
-                        quarantine(store, m.id, &reason, &mut report).await?;
-                    }
-                    RecoveryMode::PointInTime => {
-                        // Every step leaves a log this same repair can finish after a crash:
-                        // later segments leave newest first, then a copy of the damaged one is
-                        // kept aside, and only then is it cut in place at its good prefix.
-                        for later in metas[i + 1..].iter().rev() {
-                            quarantine(store, later.id, "after a point-in-time cut", &mut report)
-                                .await?;
-                        }
-                        let Some((_, bytes, mut f)) = prefix else {
-                            quarantine(store, m.id, &reason, &mut report).await?;
-                            break;
-                        };
-                        if !store.capabilities().quarantine {
-                            return Err(Error::Unsupported(
-                                "quarantine (recovery needs to keep the damaged bytes it cuts)",
-                            ));
-                        }
-                        store
-                            .preserve(m.id, &bytes, &format!("cut at offset {offset}: {reason}"))
+                RecoveryMode::SkipCorrupted => {
+                    // Frame-level damage was skipped during the scan; what is left here is a
+                    // segment that cannot be used at all.
+                    quarantine(store, m.id, &reason, &mut report).await?;
+                }
+                RecoveryMode::PointInTime => {
+                    // Every step leaves a log this same repair can finish after a crash:
+                    // later segments leave newest first, then a copy of the damaged one is
+                    // kept aside, and only then is it cut in place at its good prefix.
+                    for later in metas[i + 1..].iter().rev() {
+                        quarantine(store, later.id, "after a point-in-time cut", &mut report)
                             .await?;
-                        report.quarantined.push(m.id);
-                        let end = f.info.len as usize;
-                        report.torn_bytes = m.len - f.info.len;
-                        {
-                            let w = store.open_tail(m.id, f.info.len).await?;
-                            f.info.sealed = false;
-                            let crc = crc32fast::hash(&bytes[..end]);
-                            f.body_crc = Some(crc);
-                            segs.push(f);
-                            let last = segs.len() - 1;
-                            let info = segs[last].info;
-                            let found = &segs[last];
-                            return finish(
-                                store,
-                                segs_to_info(&segs),
-                                Some(Tail {
-                                    writer: Arc::from(w),
-                                    id: info.id,
-                                    base: info.base,
-                                    len: info.len,
-                                    body_crc: found.body_crc,
-                                    records: found.records,
-                                    next: found.last_lsn.next(),
-                                }),
-                                report,
-                            )
-                            .await;
-                        }
                     }
+                    let Some((h, mut f)) = prefix else {
+                        quarantine(store, m.id, &reason, &mut report).await?;
+                        break;
+                    };
+                    if !store.capabilities().quarantine {
+                        return Err(Error::Unsupported(
+                            "quarantine (recovery needs to keep the damaged bytes it cuts)",
+                        ));
+                    }
+                    let bytes = store.read_all(m.id).await?;
+                    store
+                        .preserve(m.id, &bytes, &format!("cut at offset {offset}: {reason}"))
+                        .await?;
+                    report.quarantined.push(m.id);
+                    report.torn_bytes = m.len - f.info.len;
+                    f.info.sealed = false;
+                    f.body_crc = None;
+                    segs.push(f);
+                    tail_open = Some((h, segs[segs.len() - 1].info.len, 0));
+                    break;
                 }
-            }
+            },
         }
-        i += 1;
     }
 
     let infos = segs_to_info(&segs);
@@ -240,11 +210,15 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
             let (records, last, crc) = f.map_or((0, h.base.prev(), None), |f| {
                 (f.records, f.last_lsn, f.body_crc)
             });
+            // Cuts and makes every kept byte durable: what recovery keeps is acknowledged.
             let w = store.open_tail(h.id, cut).await?;
-            report.torn_bytes = torn;
+            if torn > 0 {
+                report.torn_bytes = torn;
+            }
             Some(Tail {
                 writer: Arc::from(w),
                 id: h.id,
+                salt: h.salt,
                 base: h.base,
                 len: cut,
                 body_crc: crc,
@@ -254,7 +228,7 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
         }
         None => None,
     };
-    finish(store, infos, tail, report).await
+    finish(store, opts, infos, tail, report).await
 }
 
 /// Seals a last segment in which [`RecoveryMode::SkipCorrupted`] stepped over bad frames,
@@ -264,28 +238,21 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
 /// trailer.
 async fn seal_damaged<S: SegmentStore>(store: &S, f: &mut Found) -> Result<()> {
     let (id, cut) = (f.info.id, f.info.len);
-    let body = store.read(id, 0..cut).await?;
-    if body.len() as u64 != cut {
-        return Err(corrupt_err(
-            id,
-            cut,
-            "segment shorter than its recovered part",
-        ));
-    }
-    let body_crc = crc32fast::hash(&body);
+    let mut w = Window::new(store, id, cut);
+    let crc = body_crc(&mut w, cut).await?;
     let trailer = Trailer {
         last_lsn: f.last_lsn,
         records: f.records,
         body_len: cut,
-        body_crc,
+        body_crc: crc,
     }
-    .encode();
+    .encode(f.info.layout.salt, f.last_lsn);
     let w = store.open_tail(id, cut).await?;
     w.append(&trailer).await?;
     w.seal().await?;
     f.info.len = cut + TRAILER_LEN as u64;
     f.info.sealed = true;
-    f.body_crc = Some(body_crc);
+    f.body_crc = Some(crc);
     Ok(())
 }
 
@@ -309,9 +276,23 @@ async fn quarantine<S: SegmentStore>(
     Ok(())
 }
 
+/// The header of a new segment `id` starting at `base`, with the log's limits and a fresh
+/// salt.
+pub(crate) fn new_header(opts: &WalOptions, id: SegmentId, base: Lsn) -> SegmentHeader {
+    SegmentHeader {
+        id,
+        base,
+        salt: new_salt(),
+        segment_size: opts.segment_size,
+        max_record_size: opts.max_record_size,
+        max_batch_size: opts.max_batch_size,
+    }
+}
+
 /// Opens a fresh tail segment when the log is empty or ends with a sealed segment.
 async fn finish<S: SegmentStore>(
     store: &S,
+    opts: &WalOptions,
     mut segs: Vec<SegInfo>,
     tail: Option<Tail>,
     mut report: RecoveryReport,
@@ -334,17 +315,20 @@ async fn finish<S: SegmentStore>(
                     Lsn::FIRST,
                 ),
             };
-            let header = SegmentHeader { id, base }.encode();
+            let h = new_header(opts, id, base);
+            let header = h.encode();
             let w = store.create(id, &header).await?;
             segs.push(SegInfo {
                 id,
                 base,
                 len: SEGMENT_HEADER_LEN as u64,
                 sealed: false,
+                layout: h.layout(),
             });
             Tail {
                 writer: Arc::from(w),
                 id,
+                salt: h.salt,
                 base,
                 len: SEGMENT_HEADER_LEN as u64,
                 body_crc: Some(crc32fast::hash(&header)),
@@ -362,19 +346,17 @@ async fn last_lsn_of_sealed<S: SegmentStore>(store: &S, s: &SegInfo) -> Result<L
     let t = store
         .read(s.id, s.len.saturating_sub(TRAILER_LEN as u64)..s.len)
         .await?;
-    Trailer::decode(&t)
+    Trailer::decode(&t, s.layout.salt)
         .map(|t| t.last_lsn)
         .ok_or_else(|| corrupt_err(s.id, s.len, "sealed segment lost its trailer"))
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn check_segment<S: SegmentStore>(
     store: &S,
     m: SegmentMeta,
     verify_all: bool,
     is_last: bool,
     expected: Option<(Lsn, SegmentId)>,
-    max_payload: u32,
     mode: RecoveryMode,
 ) -> Result<Verdict> {
     let head = store.read(m.id, 0..SEGMENT_HEADER_LEN as u64).await?;
@@ -388,16 +370,24 @@ async fn check_segment<S: SegmentStore>(
                     h.id, m.id
                 ),
                 prefix: None,
-                torn: false,
+                torn: None,
             })
         }
         Err(reason) => {
-            let incomplete = head.len() < SEGMENT_HEADER_LEN || head.iter().all(|&b| b == 0);
+            // A segment's header is synced before any frame is written into it, so bytes
+            // behind a bad header prove the header was once good: that is corruption, never
+            // an unfinished creation.
+            let mut w = Window::new(store, m.id, m.len);
+            let empty_behind = m.len <= SEGMENT_HEADER_LEN as u64
+                || w.zeros_from(SEGMENT_HEADER_LEN as u64).await?;
+            if is_last && empty_behind {
+                return Ok(Verdict::Unfinished);
+            }
             return Ok(Verdict::Bad {
                 offset: 0,
-                reason,
+                reason: format!("damaged segment header with data behind it: {reason}"),
                 prefix: None,
-                torn: incomplete && is_last,
+                torn: None,
             });
         }
     };
@@ -411,10 +401,18 @@ async fn check_segment<S: SegmentStore>(
                     header.base
                 ),
                 prefix: None,
-                torn: false,
+                torn: None,
             });
         }
     }
+    let layout = header.layout();
+    let info = |len: u64, sealed: bool| SegInfo {
+        id: m.id,
+        base: header.base,
+        len,
+        sealed,
+        layout,
+    };
     if !verify_all {
         // Not verified in full: a sealed segment is checked by header and trailer only (its
         // frames are checked when read). The trailer must agree with the header: it covers
@@ -423,7 +421,7 @@ async fn check_segment<S: SegmentStore>(
         // the segment ends or what is wrong with it.
         let trailer = if m.len >= (SEGMENT_HEADER_LEN + TRAILER_LEN) as u64 {
             let t = store.read(m.id, m.len - TRAILER_LEN as u64..m.len).await?;
-            Trailer::decode(&t)
+            Trailer::decode(&t, header.salt)
         } else {
             None
         };
@@ -432,12 +430,8 @@ async fn check_segment<S: SegmentStore>(
                 && t.last_lsn.0.checked_add(1) == header.base.0.checked_add(t.records);
             if agrees {
                 return Ok(Verdict::Good(Found {
-                    info: SegInfo {
-                        id: m.id,
-                        base: header.base,
-                        len: m.len,
-                        sealed: true,
-                    },
+                    header,
+                    info: info(m.len, true),
                     last_lsn: t.last_lsn,
                     records: t.records,
                     body_crc: Some(t.body_crc),
@@ -446,17 +440,17 @@ async fn check_segment<S: SegmentStore>(
             }
         }
     }
-    let bytes = store.read_all(m.id).await?;
     let skip = mode == RecoveryMode::SkipCorrupted;
-    let scan = scan_segment(&bytes, &header, max_payload, skip);
+    let damage = if is_last {
+        Damage::MaybeUnsynced
+    } else {
+        Damage::Synced
+    };
+    let scan = scan_segment(store, m.id, m.len, &header, damage, skip).await?;
     let sealed = scan.trailer.is_some();
     let found = |len: u64| Found {
-        info: SegInfo {
-            id: m.id,
-            base: header.base,
-            len,
-            sealed,
-        },
+        header,
+        info: info(len, sealed),
         // A sealed segment ends at its trailer's last LSN (the scan's, unless frames were
         // skipped, and never below it); the next segment starts right after.
         last_lsn: scan.trailer.map_or(scan.last_lsn, |t| t.last_lsn),
@@ -467,16 +461,16 @@ async fn check_segment<S: SegmentStore>(
     };
     // A sealed segment ends with its trailer (the scan allows zeros after it).
     let sealed_len = scan.end + TRAILER_LEN as u64;
-    match (&scan.problem, sealed) {
-        (None, true) => Ok(Verdict::Good(found(sealed_len))),
-        (None, false) if is_last => Ok(Verdict::Good(found(scan.end))),
-        (None, false) => Ok(Verdict::Bad {
+    Ok(match (&scan.problem, sealed) {
+        (None, true) => Verdict::Good(found(sealed_len)),
+        (None, false) if is_last => Verdict::Good(found(scan.end)),
+        (None, false) => Verdict::Bad {
             offset: scan.end,
             reason: "segment is not the last one but has no seal trailer".into(),
-            prefix: Some((header, bytes.clone(), found(scan.end))),
-            torn: false,
-        }),
-        (Some(_), true) if skip => Ok(Verdict::Good(found(sealed_len))),
+            prefix: Some((header, found(scan.end))),
+            torn: None,
+        },
+        (Some(_), true) if skip => Verdict::Good(found(sealed_len)),
         (
             Some(Problem::Corrupt {
                 resume: Some(_), ..
@@ -484,19 +478,19 @@ async fn check_segment<S: SegmentStore>(
             false,
         ) if skip && is_last => {
             // Skipped frames inside the tail; the scan ended cleanly or at a torn tail.
-            Ok(Verdict::Good(found(scan.end)))
+            Verdict::Good(found(scan.end))
         }
-        (Some(Problem::Torn { at, .. }), _) => Ok(Verdict::Bad {
+        (Some(Problem::Torn { at, zeros, reason }), _) if is_last => Verdict::Bad {
             offset: *at,
-            reason: "torn tail".into(),
-            prefix: Some((header, bytes.clone(), found(*at))),
-            torn: is_last,
-        }),
-        (Some(Problem::Corrupt { at, reason, .. }), _) => Ok(Verdict::Bad {
-            offset: *at,
-            reason: reason.clone(),
-            prefix: Some((header, bytes.clone(), found(*at))),
-            torn: false,
-        }),
-    }
+            reason: format!("torn tail: {reason}"),
+            prefix: Some((header, found(*at))),
+            torn: Some(*zeros),
+        },
+        (Some(p), _) => Verdict::Bad {
+            offset: p.at(),
+            reason: p.reason().to_string(),
+            prefix: Some((header, found(p.at()))),
+            torn: None,
+        },
+    })
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{Inner, Wal};
 use crate::error::{Error, Result};
-use crate::format::{decode_frame, FrameKind, SEGMENT_HEADER_LEN};
+use crate::format::{decode_frame, FrameKind, Layout, SEGMENT_HEADER_LEN};
 use crate::lsn::{Lsn, SegmentId};
 use crate::store::{SegmentStore, SegmentStoreExt};
 
@@ -85,7 +85,9 @@ impl<S: SegmentStore> Wal<S> {
                 });
             }
         }
-        let (cut, records, body_crc) = inner.find_cut(target.id, target.base, lsn).await?;
+        let (cut, records, body_crc) = inner
+            .find_cut(target.id, target.base, target.layout, lsn)
+            .await?;
         // Point of no return: later segments go first (newest first), then the cut.
         st.writer = None;
         for s in segs[k + 1..].iter().rev() {
@@ -99,6 +101,7 @@ impl<S: SegmentStore> Wal<S> {
         };
         st.writer = Some(Arc::from(w));
         st.seg = target.id;
+        st.salt = target.layout.salt;
         st.base = target.base;
         st.len = cut;
         st.body_crc = Some(body_crc);
@@ -131,14 +134,19 @@ impl<S: SegmentStore> Wal<S> {
 impl<S: SegmentStore> Inner<S> {
     /// Where segment `id` must be cut so that its last record is `lsn`:
     /// (offset, records kept, CRC of the kept bytes).
-    async fn find_cut(&self, id: SegmentId, base: Lsn, lsn: Lsn) -> Result<(u64, u64, u32)> {
+    async fn find_cut(
+        &self,
+        id: SegmentId,
+        base: Lsn,
+        layout: Layout,
+        lsn: Lsn,
+    ) -> Result<(u64, u64, u32)> {
         let bytes = self.store.read_all(id).await?;
-        let max = self.opts.max_frame_payload();
         let mut pos = SEGMENT_HEADER_LEN;
         let mut records = 0u64;
         let mut next = base;
         while next <= lsn {
-            let f = decode_frame(bytes.get(pos..).unwrap_or_default(), max)
+            let f = decode_frame(bytes.get(pos..).unwrap_or_default(), layout)
                 .map_err(|e| Error::corrupt(id, pos as u64, format!("{e:?}")))?;
             if f.kind == FrameKind::Seal {
                 break;

@@ -114,8 +114,9 @@ async fn replay(n: u64) -> (f64, f64) {
     let t0 = Instant::now();
     let mut seen = 0u64;
     for b in &segs {
+        let layout = wal_api::format::SegmentHeader::decode(b).unwrap().layout();
         let mut pos = wal_api::format::SEGMENT_HEADER_LEN;
-        while let Ok(f) = wal_api::format::decode_frame(&b[pos..], u32::MAX) {
+        while let Ok(f) = wal_api::format::decode_frame(&b[pos..], layout) {
             seen += u64::from(f.count);
             pos += f.len();
         }
