@@ -1,7 +1,7 @@
 //! Typed records: a [`Codec`] turns values into record bytes and back.
 //!
-//! Two serde codecs come with the crate, each behind a feature: [`BincodeCodec`] (feature
-//! `bincode`, on by default) and [`PostcardCodec`] (feature `postcard`, the maintained
+//! Two serde codecs come with the crate, each behind a feature: `BincodeCodec` (feature
+//! `bincode`, on by default) and `PostcardCodec` (feature `postcard`, the maintained
 //! alternative: bincode is flagged unmaintained, RUSTSEC-2025-0141). Their encodings differ:
 //! a log written with one must be read with the same one.
 
@@ -76,6 +76,7 @@ fn trailing(left: usize) -> Result<()> {
 }
 
 #[cfg(all(test, any(feature = "bincode", feature = "postcard")))]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -317,7 +317,7 @@ async fn good_records(id: SegmentId, bytes: &Bytes) -> Result<Vec<(Lsn, Bytes)>,
         .max_record_size(MAX_PAYLOAD);
     let wal = Wal::open(store, opts).await?;
     let mut out = Vec::new();
-    let mut stream = wal.read(Lsn(1)..);
+    let mut stream = wal.read(wal.first_lsn()..);
     while let Some(r) = stream.next().await {
         let r = r?;
         out.push((r.lsn, r.data));

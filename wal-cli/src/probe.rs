@@ -137,6 +137,10 @@ pub(crate) async fn probe_url(url: &str) -> Result<Outcome, String> {
     for k in [&a, &b] {
         let _ = store.delete(k).await;
     }
+    // A local directory keeps the probe's folder once its objects are gone.
+    if let Some(dir) = url.strip_prefix("file://") {
+        let _ = std::fs::remove_dir(Path::new(dir).join(root.as_ref()));
+    }
     result?;
     Ok(checks.outcome())
 }

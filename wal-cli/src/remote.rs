@@ -20,12 +20,12 @@ pub(crate) async fn archive(dir: &str, url: &str) -> Result<Outcome, String> {
     if !Path::new(dir).is_dir() {
         return Err(format!("{dir}: no such directory"));
     }
+    let (store, prefix) = open_url(url).map_err(|e| e.to_string())?;
     let local = FsStore::open(dir).map_err(|e| format!("{dir}: {e}"))?;
     let mut listed = local.list().await.map_err(|e| format!("{dir}: {e}"))?;
     if listed.is_empty() {
         return Err(format!("{dir} holds no log: no segment files"));
     }
-    let (store, prefix) = open_url(url).map_err(|e| e.to_string())?;
     let archiver = Archiver::open(store, &prefix)
         .await
         .map_err(|e| format!("{url}: {e}"))?;
