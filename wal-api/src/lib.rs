@@ -39,7 +39,11 @@ pub mod segment;
 pub mod store;
 mod wal;
 
-pub use codec::{BincodeCodec, Codec};
+#[cfg(feature = "bincode")]
+pub use codec::BincodeCodec;
+pub use codec::Codec;
+#[cfg(feature = "postcard")]
+pub use codec::PostcardCodec;
 pub use error::{Error, Result};
 pub use lsn::{Lsn, SegmentId};
 pub use options::{RecoveryMode, RetentionGate, Visibility, WalOptions};

@@ -1,15 +1,17 @@
 //! `walctl bench`: durable appends on the filesystem backend against the disk's own
-//! `pwrite` + `fdatasync` latency, in a scratch directory that is removed afterwards.
+//! `pwrite` + `fdatasync` latency, in a scratch directory that is removed afterwards. The
+//! directory's lock is held for the whole run, so a directory a writer holds is refused.
 
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wal_api::{GroupCommit, Wal, WalOptions};
 use wal_fs::FsStore;
+
+use crate::Outcome;
 
 /// What to run.
 pub(crate) struct Config {
@@ -46,10 +48,35 @@ fn raw_fdatasync(dir: &Path, n: usize) -> std::io::Result<f64> {
     Ok(lat[n / 2].as_secs_f64() * 1e6)
 }
 
-pub(crate) async fn run(dir: &str, cfg: Config) -> Result<ExitCode, String> {
+/// Holds the lock of the benchmarked directory; removes the lock file if the run created it.
+struct DirLock {
+    _store: Option<FsStore>,
+    created: Option<PathBuf>,
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        self._store = None;
+        if let Some(p) = &self.created {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Runs the benchmark in a scratch directory under `dir`, holding `dir`'s lock.
+pub(crate) async fn run(dir: &str, cfg: Config) -> Result<Outcome, String> {
     if cfg.appenders == 0 || cfg.seconds == 0 || cfg.size == 0 {
         return Err("--appenders, --seconds and --size must be at least 1".into());
     }
+    if !Path::new(dir).is_dir() {
+        return Err(format!("{dir}: no such directory"));
+    }
+    let lock_path = Path::new(dir).join(wal_fs::LOCK_FILE);
+    let existed = lock_path.exists();
+    let _lock = DirLock {
+        _store: Some(FsStore::open(dir).map_err(|e| format!("{dir}: {e}"))?),
+        created: (!existed).then_some(lock_path),
+    };
     let scratch = Scratch(Path::new(dir).join(format!("walctl-bench-{}", std::process::id())));
     std::fs::create_dir_all(&scratch.0).map_err(|e| format!("{}: {e}", scratch.0.display()))?;
     let raw_dir = scratch.0.join("raw");
@@ -101,5 +128,5 @@ pub(crate) async fn run(dir: &str, cfg: Config) -> Result<ExitCode, String> {
         rate / ideal,
         cfg.appenders
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Clean)
 }

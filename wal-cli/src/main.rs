@@ -1,90 +1,236 @@
-//! `walctl`: inspect, follow, archive, restore and benchmark write-ahead logs on the
-//! filesystem backend.
+//! `walctl`: inspect, verify, repair, follow, archive, restore, probe and benchmark
+//! write-ahead logs.
 //!
-//! ```text
-//! walctl stat    DIR                      segments, LSN ranges, sealed/torn state
-//! walctl verify  DIR                      check every frame and seal; exit 1 on corruption
-//! walctl dump    DIR [--from N] [--to N] [--hex]   print records
-//! walctl tail    DIR [--from N] [--hex] [--poll-ms N] [--exit-idle-ms N]   follow new records
-//! walctl archive DIR URL                  archive sealed segments (s3://, file://)
-//! walctl restore URL DIR [--to N]         rebuild a log in an empty DIR from an archive
-//! walctl bench   DIR [--appenders N] [--seconds S] [--size B]   durable appends vs fdatasync
-//! ```
+//! `walctl --help` lists the subcommands and `walctl help <subcommand>` (or
+//! `walctl <subcommand> --help`) explains one. Exit codes:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | done; the log (or storage) checked out |
+//! | 1 | a problem was found in the log or the storage: corruption, an LSN gap, a repair that is needed, a failed probe |
+//! | 2 | usage error, or the target could not be used at all: a missing directory, a directory or URL that holds no log, an I/O error, a lock held by a writer |
 //!
 //! `stat`, `verify`, `dump` and `tail` only read: they take no lock and are safe next to a
 //! running writer (`tail` shows records once the writer has handed them to the file system,
-//! which can be before they are durable). `archive`, `restore` and `bench` take the log
-//! directory's lock, so they refuse a directory a writer holds.
+//! which can be before they are durable). `archive`, `restore`, `repair --apply` and `bench`
+//! take the log directory's lock, so they refuse a directory a writer holds.
 
 mod bench;
-mod dir;
+mod inspect;
+mod output;
+mod probe;
 mod remote;
+mod repair;
+mod source;
 mod tail;
 
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use wal_api::Lsn;
+use clap::{Parser, Subcommand, ValueEnum};
+use wal_api::{Lsn, RecoveryMode};
 
-const USAGE: &str = "usage:
-  walctl stat    DIR
-  walctl verify  DIR
-  walctl dump    DIR [--from LSN] [--to LSN] [--hex]
-  walctl tail    DIR [--from LSN] [--hex] [--poll-ms N] [--exit-idle-ms N]
-  walctl archive DIR URL
-  walctl restore URL DIR [--to LSN]
-  walctl bench   DIR [--appenders N] [--seconds S] [--size BYTES]
-URL: s3://BUCKET/PREFIX (AWS_* variables; AWS_ENDPOINT for MinIO or moto), file:///DIR";
+/// How a subcommand ended, when it could run at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Nothing wrong: exit 0.
+    Clean,
+    /// A problem found in the log or the storage: exit 1.
+    Problem,
+}
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  done; the log (or storage) checked out
+  1  a problem was found in the log or the storage (corruption, an LSN gap, a repair that is
+     needed, a failed probe)
+  2  usage error, or the target could not be used at all (missing directory, a directory or
+     URL that holds no log, an I/O error, a lock held by a writer)
+
+URL: s3://BUCKET/PREFIX (AWS_* variables; AWS_ENDPOINT for MinIO or moto), gs://BUCKET/PREFIX
+(feature gcp), az://CONTAINER/PREFIX (feature azure), file:///DIR";
+
+/// Inspect, verify, repair, follow, archive, restore, probe and benchmark write-ahead logs.
+#[derive(Debug, Parser)]
+#[command(name = "walctl", version, after_help = EXIT_CODES, arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+/// The recovery modes `repair` can run.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Mode {
+    /// Cut a torn tail of the last segment; any other damage is refused.
+    TolerateTornTail,
+    /// Every byte must check out; nothing is cut but a clean zero fill.
+    Absolute,
+    /// Keep everything before the first bad byte; quarantine what follows.
+    PointInTime,
+    /// Skip frames that fail their checks and keep everything else.
+    SkipCorrupted,
+}
+
+impl From<Mode> for RecoveryMode {
+    fn from(m: Mode) -> RecoveryMode {
+        match m {
+            Mode::TolerateTornTail => RecoveryMode::TolerateTornTail,
+            Mode::Absolute => RecoveryMode::AbsoluteConsistency,
+            Mode::PointInTime => RecoveryMode::PointInTime,
+            Mode::SkipCorrupted => RecoveryMode::SkipCorrupted,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Segments, LSN ranges, sizes and sealed/torn state; exit 1 if anything is wrong.
+    #[command(after_help = EXIT_CODES)]
+    Stat {
+        /// Log directory, or URL of an archive or of a log on object storage.
+        target: String,
+        /// One JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every frame, every seal and the LSN chain; exit 1 on any problem.
+    #[command(after_help = EXIT_CODES)]
+    Verify {
+        /// Log directory, or URL of an archive or of a log on object storage.
+        target: String,
+        /// One JSON object with the verdict and the problems.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print records as `LSN<TAB>payload`; exit 1 at damage or an LSN gap.
+    ///
+    /// At damage: prints the good records before it, reports the damage (segment, offset, reason) on stderr and stops; an LSN gap between
+    /// segments is reported and dumping goes on. Exit 1 when anything was reported.
+    #[command(after_help = EXIT_CODES)]
+    Dump {
+        /// Log directory, or URL of an archive or of a log on object storage.
+        target: String,
+        /// First LSN to print.
+        #[arg(long, value_name = "LSN", default_value_t = 1)]
+        from: u64,
+        /// Last LSN to print.
+        #[arg(long, value_name = "LSN")]
+        to: Option<u64>,
+        /// Payloads in hex instead of escaped text.
+        #[arg(long)]
+        hex: bool,
+        /// JSON lines: `{"lsn":N,"data":"..."}` per record, `{"problem":{...}}` per problem.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow a log directory while a writer appends; exit 1 at a corrupt frame.
+    #[command(after_help = EXIT_CODES)]
+    Tail {
+        /// Log directory.
+        dir: String,
+        /// First LSN to print.
+        #[arg(long, value_name = "LSN", default_value_t = 1)]
+        from: u64,
+        /// Payloads in hex instead of escaped text.
+        #[arg(long)]
+        hex: bool,
+        /// Milliseconds between polls.
+        #[arg(long, value_name = "MS", default_value_t = 200)]
+        poll_ms: u64,
+        /// Exit (0) after this many milliseconds without a new record.
+        #[arg(long, value_name = "MS")]
+        exit_idle_ms: Option<u64>,
+    },
+    /// Archive every sealed segment but the newest to object storage.
+    #[command(after_help = EXIT_CODES)]
+    Archive {
+        /// Log directory (must exist; it is never created).
+        dir: String,
+        /// Where the archive lives.
+        url: String,
+    },
+    /// Rebuild a log in an empty directory from an archive.
+    #[command(after_help = EXIT_CODES)]
+    Restore {
+        /// Where the archive lives.
+        url: String,
+        /// Empty (or missing) directory to restore into.
+        dir: String,
+        /// Last LSN to restore (cut at the last whole frame at or before it).
+        #[arg(long, value_name = "LSN")]
+        to: Option<u64>,
+    },
+    /// Show what recovery in a mode would cut, remove or quarantine; change it with --apply.
+    ///
+    /// Without --apply the segments are copied into memory and recovered there: not a byte
+    /// of the directory changes. Exit 1 when recovery would change something or refuses the
+    /// log, 0 when there is nothing to repair or --apply repaired it.
+    #[command(after_help = EXIT_CODES)]
+    Repair {
+        /// Log directory.
+        dir: String,
+        /// Recovery mode to run.
+        #[arg(long, value_enum)]
+        mode: Mode,
+        /// Run the recovery on the directory itself (takes its lock).
+        #[arg(long)]
+        apply: bool,
+    },
+    /// Check what the log relies on from a directory's file system or an object store.
+    ///
+    /// Directory: that fdatasync is not so fast it must be a volatile cache, exclusive
+    /// create, listing after a write. URL: that a conditional create of an existing object is
+    /// refused, copy-if-not-exists, listing after a write. Exit 1 when a check fails.
+    #[command(after_help = EXIT_CODES)]
+    Probe {
+        /// Directory or object-store URL.
+        target: String,
+    },
+    /// Durable appends on the file system backend against the disk's own fdatasync.
+    #[command(after_help = EXIT_CODES)]
+    Bench {
+        /// Directory to benchmark in (a scratch log is made under it and removed).
+        dir: String,
+        /// Concurrent appending tasks.
+        #[arg(long, default_value_t = 16)]
+        appenders: u64,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+        /// Record size in bytes.
+        #[arg(long, value_name = "BYTES", default_value_t = 100)]
+        size: u64,
+    },
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
-        Ok(code) => code,
-        Err(e) => {
+    let cli = Cli::parse();
+    match run(cli.cmd) {
+        Ok(Outcome::Clean) => ExitCode::SUCCESS,
+        Ok(Outcome::Problem) => ExitCode::from(1),
+        Err(Failure::Log(e)) => {
+            eprintln!("walctl: {e}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(e)) => {
             eprintln!("walctl: {e}");
             ExitCode::from(2)
         }
     }
 }
 
-/// Parsed `--name value` options and flags after the positional arguments.
-struct Opts<'a> {
-    rest: &'a [String],
+/// Why a subcommand could not finish.
+enum Failure {
+    /// A problem in the log itself (exit 1).
+    Log(String),
+    /// Anything else: usage, I/O, a target that is not a log (exit 2).
+    Usage(String),
 }
 
-impl Opts<'_> {
-    /// The value of `--name`, parsed as a number.
-    fn num(&self, name: &str) -> Result<Option<u64>, String> {
-        match self.rest.iter().position(|a| a == name) {
-            None => Ok(None),
-            Some(i) => {
-                let v = self
-                    .rest
-                    .get(i + 1)
-                    .ok_or(format!("{name} needs a number"))?;
-                v.parse().map(Some).map_err(|e| format!("{name} {v}: {e}"))
-            }
-        }
-    }
-
-    fn flag(&self, name: &str) -> bool {
-        self.rest.iter().any(|a| a == name)
-    }
-
-    /// Fails on any option not in `known` (flags in `flags`).
-    fn check(&self, known: &[&str], flags: &[&str]) -> Result<(), String> {
-        let mut it = self.rest.iter();
-        while let Some(a) = it.next() {
-            if flags.contains(&a.as_str()) {
-                continue;
-            }
-            if !known.contains(&a.as_str()) {
-                return Err(format!("unknown option {a}\n{USAGE}"));
-            }
-            it.next();
-        }
-        Ok(())
+impl From<String> for Failure {
+    fn from(e: String) -> Failure {
+        Failure::Usage(e)
     }
 }
 
@@ -96,87 +242,107 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("starting the runtime: {e}"))
 }
 
-fn run(args: &[String]) -> Result<ExitCode, String> {
-    let (cmd, rest) = args.split_first().ok_or(USAGE)?;
-    let (first, rest) = rest.split_first().ok_or(USAGE)?;
-    match cmd.as_str() {
-        "stat" | "verify" | "dump" | "tail" => inspect(cmd, first, Opts { rest }),
-        "archive" | "restore" => {
-            let (second, rest) = rest.split_first().ok_or(USAGE)?;
-            let opts = Opts { rest };
-            if cmd == "archive" {
-                opts.check(&[], &[])?;
-                runtime()?.block_on(remote::archive(first, second))
-            } else {
-                opts.check(&["--to"], &[])?;
-                let to = opts.num("--to")?.map_or(Lsn(u64::MAX), Lsn);
-                runtime()?.block_on(remote::restore(first, second, to))
-            }
+fn run(cmd: Cmd) -> Result<Outcome, Failure> {
+    let rt = runtime()?;
+    let out = match cmd {
+        Cmd::Stat { target, json } => rt.block_on(async {
+            let src = source::Source::open(&target).await?;
+            inspect::stat(&src, json).await
+        })?,
+        Cmd::Verify { target, json } => rt.block_on(async {
+            let src = source::Source::open(&target).await?;
+            inspect::verify(&src, json).await
+        })?,
+        Cmd::Dump {
+            target,
+            from,
+            to,
+            hex,
+            json,
+        } => rt.block_on(async {
+            let src = source::Source::open(&target).await?;
+            let to = Lsn(to.unwrap_or(u64::MAX));
+            inspect::dump(&src, Lsn(from), to, hex, json).await
+        })?,
+        Cmd::Tail {
+            dir,
+            from,
+            hex,
+            poll_ms,
+            exit_idle_ms,
+        } => tail(&dir, Lsn(from), hex, poll_ms, exit_idle_ms)?,
+        Cmd::Archive { dir, url } => rt.block_on(remote::archive(&dir, &url))?,
+        Cmd::Restore { url, dir, to } => {
+            rt.block_on(remote::restore(&url, &dir, Lsn(to.unwrap_or(u64::MAX))))?
         }
-        "bench" => {
-            let opts = Opts { rest };
-            opts.check(&["--appenders", "--seconds", "--size"], &[])?;
-            let cfg = bench::Config {
-                appenders: opts.num("--appenders")?.unwrap_or(16),
-                seconds: opts.num("--seconds")?.unwrap_or(3),
-                size: opts.num("--size")?.unwrap_or(100),
-            };
-            runtime()?.block_on(bench::run(first, cfg))
+        Cmd::Repair { dir, mode, apply } => {
+            rt.block_on(repair::repair(&dir, mode.into(), apply))?
         }
-        _ => Err(USAGE.to_string()),
+        Cmd::Probe { target } if target.contains("://") => {
+            rt.block_on(probe::probe_url(&target))?
+        }
+        Cmd::Probe { target } => probe::probe_dir(&target)?,
+        Cmd::Bench {
+            dir,
+            appenders,
+            seconds,
+            size,
+        } => rt.block_on(bench::run(
+            &dir,
+            bench::Config {
+                appenders,
+                seconds,
+                size,
+            },
+        ))?,
+    };
+    Ok(out)
+}
+
+/// `walctl tail`: polls until idle for `exit_idle_ms` (or forever).
+fn tail(
+    dir: &str,
+    from: Lsn,
+    hex: bool,
+    poll_ms: u64,
+    exit_idle_ms: Option<u64>,
+) -> Result<Outcome, Failure> {
+    if !std::path::Path::new(dir).is_dir() {
+        return Err(Failure::Usage(format!("{dir}: no such directory")));
+    }
+    let poll = Duration::from_millis(poll_ms.max(1));
+    let idle_exit = exit_idle_ms.map(Duration::from_millis);
+    let mut follower = tail::Follower::new(dir, from, hex);
+    let mut last_new = Instant::now();
+    loop {
+        let mut out = std::io::stdout().lock();
+        let polled = follower.poll(&mut out);
+        let _ = out.flush();
+        drop(out);
+        match polled {
+            Ok(n) if n > 0 => last_new = Instant::now(),
+            Ok(_) => {}
+            Err(e) => return Err(tail_failure(e)),
+        }
+        let idle = idle_exit.is_some_and(|d| last_new.elapsed() >= d);
+        if let Some(e) = follower.damage(idle) {
+            return Err(tail_failure(e));
+        }
+        if idle {
+            return Ok(Outcome::Clean);
+        }
+        std::thread::sleep(poll);
     }
 }
 
-fn inspect(cmd: &str, dir: &str, opts: Opts<'_>) -> Result<ExitCode, String> {
-    let open = || dir::DirLog::open(dir).map_err(|e| format!("{dir}: {e}"));
-    match cmd {
-        "stat" => {
-            opts.check(&[], &[])?;
-            print!("{}", open()?.stat().map_err(|e| e.to_string())?);
-            Ok(ExitCode::SUCCESS)
+/// Corruption, or a segment that is not a regular file, is a problem in the log (exit 1);
+/// other errors are I/O errors (exit 2).
+fn tail_failure(e: wal_api::Error) -> Failure {
+    match &e {
+        wal_api::Error::Corrupt { .. } => Failure::Log(e.to_string()),
+        wal_api::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::InvalidInput => {
+            Failure::Log(e.to_string())
         }
-        "verify" => {
-            opts.check(&[], &[])?;
-            match open()?.verify() {
-                Ok(summary) => {
-                    println!("{summary}");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => {
-                    println!("CORRUPT: {e}");
-                    Ok(ExitCode::from(1))
-                }
-            }
-        }
-        "dump" => {
-            opts.check(&["--from", "--to"], &["--hex"])?;
-            let from = Lsn(opts.num("--from")?.unwrap_or(1));
-            let to = Lsn(opts.num("--to")?.unwrap_or(u64::MAX));
-            let mut out = std::io::stdout().lock();
-            open()?
-                .dump(from, to, opts.flag("--hex"), &mut out)
-                .map_err(|e| e.to_string())?;
-            Ok(ExitCode::SUCCESS)
-        }
-        _ => {
-            opts.check(&["--from", "--poll-ms", "--exit-idle-ms"], &["--hex"])?;
-            let from = Lsn(opts.num("--from")?.unwrap_or(1));
-            let poll = Duration::from_millis(opts.num("--poll-ms")?.unwrap_or(200).max(1));
-            let idle_exit = opts.num("--exit-idle-ms")?.map(Duration::from_millis);
-            let mut follower = tail::Follower::new(dir, from, opts.flag("--hex"));
-            let mut last_new = Instant::now();
-            loop {
-                let mut out = std::io::stdout().lock();
-                if follower.poll(&mut out).map_err(|e| e.to_string())? > 0 {
-                    last_new = Instant::now();
-                }
-                let _ = out.flush();
-                drop(out);
-                if idle_exit.is_some_and(|d| last_new.elapsed() >= d) {
-                    return Ok(ExitCode::SUCCESS);
-                }
-                std::thread::sleep(poll);
-            }
-        }
+        _ => Failure::Usage(e.to_string()),
     }
 }

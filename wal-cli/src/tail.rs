@@ -2,12 +2,22 @@
 //! are new since the last poll.
 
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use wal_api::format::{decode_frame, FrameKind, Layout, SEGMENT_HEADER_LEN};
+use wal_api::format::{
+    decode_frame, FrameError, FrameKind, Layout, SegmentHeader, SEGMENT_HEADER_LEN,
+};
 use wal_api::{Error, Lsn, SegmentId};
 
-use crate::dir::{print_record, DirLog};
+use crate::output::print_record;
+use crate::source::{list_dir, open_regular};
+
+/// How long a frame that fails its checks may stay so before it counts as corruption. A
+/// reader can catch a frame the writer is still writing (into preallocated zeros, it then
+/// fails its checksum rather than looking incomplete); a writer finishes a frame in one
+/// write, so a frame still bad this long after it was first seen is damage.
+const SUSPECT_GRACE: Duration = Duration::from_millis(500);
 
 /// Where the follower is: a segment, the offset of its next frame and that frame's LSN.
 struct At {
@@ -19,12 +29,21 @@ struct At {
     layout: Layout,
 }
 
+/// A frame that failed its checks: where, why, and since when.
+struct Suspect {
+    id: SegmentId,
+    off: u64,
+    reason: String,
+    since: Instant,
+}
+
 /// Follows the log in `dir` from LSN `from` on.
 pub(crate) struct Follower {
     dir: String,
     from: Lsn,
     hex: bool,
     at: Option<At>,
+    suspect: Option<Suspect>,
 }
 
 impl Follower {
@@ -34,7 +53,16 @@ impl Follower {
             from,
             hex,
             at: None,
+            suspect: None,
         }
+    }
+
+    /// A frame that has failed its checks for longer than a writer needs to finish one, as
+    /// corruption; `now` ends the grace period at once (the follower is about to stop).
+    pub(crate) fn damage(&self, now: bool) -> Option<Error> {
+        let s = self.suspect.as_ref()?;
+        (now || s.since.elapsed() >= SUSPECT_GRACE)
+            .then(|| Error::corrupt(s.id, s.off, s.reason.clone()))
     }
 
     /// Prints the records that appeared since the last poll; returns how many.
@@ -59,8 +87,33 @@ impl Follower {
             };
             let mut pos = 0;
             let mut sealed = false;
-            // Stop at the first frame that is not whole yet: the writer is still on it.
-            while let Ok(f) = decode_frame(&bytes[pos..], at.layout) {
+            // Stop at the first frame that is not whole yet: the writer is still on it. A
+            // frame that fails its checks is suspect until it stays so (see `damage`).
+            loop {
+                let f = match decode_frame(&bytes[pos..], at.layout) {
+                    Ok(f) => f,
+                    Err(FrameError::Invalid(reason)) => {
+                        let off = at.off + pos as u64;
+                        let same = self
+                            .suspect
+                            .as_ref()
+                            .is_some_and(|s| s.id == at.id && s.off == off);
+                        if !same {
+                            self.suspect = Some(Suspect {
+                                id: at.id,
+                                off,
+                                reason,
+                                since: Instant::now(),
+                            });
+                        }
+                        break;
+                    }
+                    Err(FrameError::Incomplete | FrameError::Zero) => {
+                        self.suspect = None;
+                        break;
+                    }
+                };
+                self.suspect = None;
                 if f.kind == FrameKind::Seal {
                     sealed = true;
                     break;
@@ -75,7 +128,8 @@ impl Follower {
                 let base = pos + wal_api::format::FRAME_HEADER_LEN;
                 for (lsn, r) in f.records() {
                     if lsn >= self.from {
-                        print_record(out, lsn, &bytes[base + r.start..base + r.end], self.hex)?;
+                        print_record(out, lsn.0, &bytes[base + r.start..base + r.end], self.hex)
+                            .map_err(|e| Error::io("writing output", None, e))?;
                         printed += 1;
                     }
                 }
@@ -87,11 +141,11 @@ impl Follower {
                 return Ok(printed);
             }
             // Sealed: go on with the next segment once the writer has created it.
-            let log = DirLog::open(&self.dir).map_err(|e| Error::io("listing", None, e))?;
-            let Some((id, path)) = log.segments().iter().find(|(id, _)| *id > at.id) else {
+            let log = list_dir(Path::new(&self.dir)).map_err(|e| Error::io("listing", None, e))?;
+            let Some((id, path)) = log.segments.iter().find(|(id, _)| *id > at.id) else {
                 return Ok(printed);
             };
-            let header = log.header(*id, path)?;
+            let header = header(*id, path)?;
             if header.base != at.expect {
                 return Err(Error::corrupt(
                     *id,
@@ -117,10 +171,10 @@ impl Follower {
     /// Positions the follower at the segment holding `from` (or the first one after it).
     /// Returns false when the directory holds no segment yet.
     fn seek(&mut self) -> Result<bool, Error> {
-        let log = DirLog::open(&self.dir).map_err(|e| Error::io("listing", None, e))?;
+        let log = list_dir(Path::new(&self.dir)).map_err(|e| Error::io("listing", None, e))?;
         let mut chosen = None;
-        for (id, path) in log.segments() {
-            let header = log.header(*id, path)?;
+        for (id, path) in &log.segments {
+            let header = header(*id, path)?;
             if chosen.is_none() || header.base <= self.from {
                 chosen = Some(At {
                     id: *id,
@@ -139,9 +193,19 @@ impl Follower {
     }
 }
 
-/// The bytes of `path` from `off` to its current end.
-fn read_from(path: &std::path::Path, off: u64) -> std::io::Result<Vec<u8>> {
-    let mut f = std::fs::File::open(path)?;
+/// The header of a segment file (reads only its first bytes).
+fn header(id: SegmentId, path: &Path) -> Result<SegmentHeader, Error> {
+    let mut buf = [0u8; SEGMENT_HEADER_LEN];
+    open_regular(path)
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map_err(|e| Error::io("reading a segment header of", Some(id), e))?;
+    SegmentHeader::decode(&buf).map_err(|r| Error::corrupt(id, 0, r))
+}
+
+/// The bytes of `path` from `off` to its current end. Anything but a regular file (a FIFO
+/// put in place of a segment, say) is an error, never a blocking read.
+fn read_from(path: &Path, off: u64) -> std::io::Result<Vec<u8>> {
+    let mut f = open_regular(path)?;
     f.seek(SeekFrom::Start(off))?;
     let mut buf = Vec::new();
     f.read_to_end(&mut buf)?;

@@ -97,10 +97,13 @@ fn walctl_rejects_unknown_options_and_bad_numbers() {
     let d = dir.path().to_str().unwrap();
     let (code, err) = walctl_err(&["dump", d, "--frm", "3"]);
     assert_eq!(code, 2);
-    assert!(err.contains("unknown option --frm"), "{err}");
+    assert!(err.contains("unexpected argument '--frm'"), "{err}");
     let (code, err) = walctl_err(&["dump", d, "--from", "x"]);
     assert_eq!(code, 2);
-    assert!(err.contains("--from x"), "{err}");
+    assert!(
+        err.contains("invalid value 'x' for '--from <LSN>'"),
+        "{err}"
+    );
     let (code, err) = walctl_err(&["archive", d, "ftp://nowhere"]);
     assert_eq!(code, 2);
     assert!(err.contains("expected s3://"), "{err}");
@@ -204,6 +207,12 @@ fn walctl_bench_runs_and_cleans_up() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     let (code, _) = walctl_err(&["bench", d, "--appenders", "0"]);
     assert_eq!(code, 2);
+    // A directory a writer holds is refused.
+    let store = wal_fs::FsStore::open(dir.path()).unwrap();
+    let (code, err) = walctl_err(&["bench", d, "--seconds", "1"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("already open"), "{err}");
+    drop(store);
 }
 
 /// `walctl archive` and `restore` against S3 on a local server (moto in CI), configured the way

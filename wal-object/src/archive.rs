@@ -314,7 +314,7 @@ impl Archiver {
                     .join(format!("{}-{}", id.padded(), io::unique()))
             },
         );
-        let (checked, created) = tokio::join!(check, upload);
+        let (checked, created) = futures::join!(check, upload);
         let (entry, md5) = checked.map_err(|e| Error::Other {
             context: format!("checking segment {id}"),
             source: Box::new(e),

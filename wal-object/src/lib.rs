@@ -12,7 +12,8 @@
 //!   delete the local copy (it is a [`RetentionGate`](wal_api::RetentionGate)). It reads
 //!   archived LSNs back ([`Archiver::read`], [`read_through`]) and restores a local log
 //!   ([`Archiver::restore`]).
-//! - [`open_url`] opens `s3://`, `file://` and `memory://` stores configured as the log needs.
+//! - [`open_url`] opens `s3://` (feature `aws`, on by default), `gs://` (feature `gcp`),
+//!   `az://` (feature `azure`), `file://` and `memory://` stores configured as the log needs.
 //! - [`FailingObjectStore`] wraps any object store with seeded faults for tests.
 //!
 //! ```

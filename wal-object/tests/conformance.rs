@@ -132,6 +132,7 @@ mod local {
     });
 }
 
+#[cfg(feature = "aws")]
 mod s3 {
     use super::*;
     use object_store::aws::{AmazonS3Builder, S3ConditionalPut, S3CopyIfNotExists};

@@ -227,7 +227,7 @@ fn backend_faults(seed: u64) -> FaultConfig {
         already_exists_after_retry: 15,
         multipart_crash: 150,
         corrupt_write: 0,
-        slow_list: if seed % 10 == 0 {
+        slow_list: if seed.is_multiple_of(10) {
             Some(Duration::from_micros(200))
         } else {
             None
@@ -370,7 +370,11 @@ async fn archive_schedule(seed: u64) -> ArchiveRun {
         },
     );
     let opts = ArchiverOptions {
-        multipart_threshold: if seed % 2 == 0 { 700 } else { usize::MAX },
+        multipart_threshold: if seed.is_multiple_of(2) {
+            700
+        } else {
+            usize::MAX
+        },
         part_size: 256,
     };
     // Opening may fail under faults; retry like an operator would.

@@ -1,0 +1,348 @@
+//! walctl follows the conventions of a command-line tool, and reports damage instead of
+//! hiding it: one test per defect it once had.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use wal_api::{SegmentId, SegmentStore, Wal, WalOptions};
+use wal_memory::MemoryStore;
+
+/// Writes `n` records (`record 0001` ...) over segments of `segment_size` bytes and copies the
+/// segments into `dir` as files. Returns the segment ids.
+async fn write_log(dir: &Path, n: u32, segment_size: u64) -> Vec<SegmentId> {
+    let store = MemoryStore::new();
+    let wal = Wal::open(
+        store.clone(),
+        WalOptions::default().segment_size(segment_size),
+    )
+    .await
+    .unwrap();
+    for i in 1..=n {
+        wal.append(format!("record {i:04}").as_bytes())
+            .await
+            .unwrap();
+    }
+    wal.close().await.unwrap();
+    let mut ids = Vec::new();
+    for m in store.list().await.unwrap() {
+        let bytes = store.segment_bytes(m.id).unwrap();
+        std::fs::write(dir.join(segment_name(m.id)), bytes).unwrap();
+        ids.push(m.id);
+    }
+    ids
+}
+
+fn segment_name(id: SegmentId) -> String {
+    format!("{}.wal", id.padded())
+}
+
+/// Flips one bit inside the payload `needle` of segment file `path`.
+fn damage(path: &Path, needle: &[u8]) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap();
+    bytes[at + 2] ^= 0x01;
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Runs walctl: (exit code, stdout, stderr).
+fn walctl(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_walctl"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The records `from..=to` as `dump` prints them.
+fn lines(from: u32, to: u32) -> String {
+    (from..=to)
+        .map(|i| format!("{i}\trecord {i:04}\n"))
+        .collect()
+}
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            out.insert(
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn help_and_version_print_to_stdout_and_exit_0() {
+    for args in [
+        &["--help"][..],
+        &["-h"],
+        &["help"],
+        &["stat", "--help"],
+        &["help", "dump"],
+        &["repair", "-h"],
+    ] {
+        let (code, out, err) = walctl(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(out.contains("Usage: walctl"), "{args:?}: {out}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
+    let (code, out, _) = walctl(&["--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Exit codes"), "{out}");
+    let (code, out, _) = walctl(&["--version"]);
+    assert_eq!(code, 0);
+    assert_eq!(out, format!("walctl {}\n", env!("CARGO_PKG_VERSION")));
+}
+
+#[tokio::test]
+async fn options_accept_the_equals_form() {
+    let dir = tempfile::tempdir().unwrap();
+    write_log(dir.path(), 20, 1 << 20).await;
+    let d = dir.path().to_str().unwrap();
+    let (code, out, err) = walctl(&["dump", d, "--from=10", "--to=12"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, lines(10, 12));
+}
+
+#[test]
+fn a_directory_without_segments_is_not_a_log() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), b"hello").unwrap();
+    let d = dir.path().to_str().unwrap();
+    for cmd in ["stat", "verify", "dump"] {
+        let (code, out, err) = walctl(&[cmd, d]);
+        assert_eq!(code, 2, "{cmd}: {out}");
+        assert!(err.contains("holds no log"), "{cmd}: {err}");
+    }
+    let (code, out, _) = walctl(&["verify", "/etc"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(!out.contains("ok"), "{out}");
+}
+
+#[tokio::test]
+async fn stat_and_verify_exit_1_on_a_corrupt_log() {
+    let dir = tempfile::tempdir().unwrap();
+    write_log(dir.path(), 50, 1 << 20).await;
+    let d = dir.path().to_str().unwrap();
+    let (code, out, _) = walctl(&["stat", d]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("KiB") || out.contains(" B"), "{out}");
+    damage(&dir.path().join(segment_name(SegmentId(1))), b"record 0030");
+    let (code, out, _) = walctl(&["stat", d]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("problem: corrupt: segment 1, offset"), "{out}");
+    let (code, out, _) = walctl(&["verify", d]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("CORRUPT"), "{out}");
+}
+
+#[tokio::test]
+async fn dump_of_a_damaged_log_prints_the_good_prefix_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    write_log(dir.path(), 50, 1 << 20).await;
+    damage(&dir.path().join(segment_name(SegmentId(1))), b"record 0030");
+    let (code, out, err) = walctl(&["dump", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(out, lines(1, 29));
+    assert!(err.contains("corrupt: segment 1, offset"), "{err}");
+}
+
+#[tokio::test]
+async fn dump_across_a_missing_segment_reports_the_gap_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = write_log(dir.path(), 120, 1024).await;
+    assert!(ids.len() >= 3, "{ids:?}");
+    let d = dir.path().to_str().unwrap();
+    let (_, all, _) = walctl(&["dump", d]);
+    assert_eq!(all, lines(1, 120));
+    std::fs::remove_file(dir.path().join(segment_name(ids[1]))).unwrap();
+    let (code, out, err) = walctl(&["dump", d]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&format!("gap: segment {}", ids[2].0)), "{err}");
+    // Every record before and after the hole is printed; none of the missing ones.
+    let printed: Vec<&str> = out.lines().collect();
+    assert!(printed.len() < 120 && !printed.is_empty(), "{out}");
+    assert!(all.starts_with(printed[0]) && out.ends_with(&lines(120, 120)));
+    let (code, out, _) = walctl(&["verify", d]);
+    assert_eq!(code, 1);
+    assert!(out.contains("LSNs"), "{out}");
+}
+
+#[tokio::test]
+async fn json_output_parses() {
+    let dir = tempfile::tempdir().unwrap();
+    write_log(dir.path(), 30, 1024).await;
+    let d = dir.path().to_str().unwrap();
+    let (code, out, _) = walctl(&["stat", d, "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["records"], 30);
+    assert!(v["segments"].as_array().unwrap().len() > 1);
+    let (code, out, _) = walctl(&["verify", d, "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["last_lsn"], 30);
+    let (code, out, _) = walctl(&["dump", d, "--json", "--from", "29"]);
+    assert_eq!(code, 0);
+    let recs: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recs.len(), 2);
+    assert_eq!(recs[1]["lsn"], 30);
+    assert_eq!(recs[1]["data"], "record 0030");
+}
+
+/// A FIFO in place of the segment `tail` follows makes it stop with an error; it never
+/// blocks in `open` waiting for a FIFO writer.
+#[tokio::test]
+async fn tail_on_a_fifo_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = write_log(dir.path(), 40, 1024).await;
+    let d = dir.path().to_str().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_walctl"))
+        .args(["tail", d, "--poll-ms", "20", "--exit-idle-ms", "1500"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Renamed over the segment, so the segment name never goes missing.
+    let last = dir.path().join(segment_name(*ids.last().unwrap()));
+    let fifo = dir.path().join("fifo");
+    let ok = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(ok.success());
+    std::fs::rename(&fifo, &last).unwrap();
+    let t0 = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed() > Duration::from_secs(20) {
+            child.kill().unwrap();
+            panic!("tail hangs on a FIFO");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("not a regular file"), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), lines(1, 40));
+
+    // A FIFO named like a segment from the start is not a segment: tail ends when idle.
+    let (code, out, err) = walctl(&["tail", d, "--exit-idle-ms", "300"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with(&lines(1, 1)), "{out}");
+}
+
+#[tokio::test]
+async fn tail_reports_a_corrupt_frame_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    write_log(dir.path(), 50, 1 << 20).await;
+    damage(&dir.path().join(segment_name(SegmentId(1))), b"record 0030");
+    let d = dir.path().to_str().unwrap();
+    let (code, out, err) = walctl(&["tail", d, "--poll-ms", "20", "--exit-idle-ms", "5000"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(out, lines(1, 29));
+    assert!(err.contains("corrupt log: segment 1"), "{err}");
+}
+
+#[test]
+fn archive_of_a_missing_directory_fails_without_creating_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-log");
+    let url = format!("file://{}/archive", dir.path().display());
+    let (code, _, err) = walctl(&["archive", missing.to_str().unwrap(), &url]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no such directory"), "{err}");
+    assert!(!missing.exists());
+}
+
+#[tokio::test]
+async fn repair_without_apply_changes_no_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    write_log(dir.path(), 120, 1024).await;
+    damage(&dir.path().join(segment_name(SegmentId(2))), b"record 0");
+    let d = dir.path().to_str().unwrap();
+    let before = snapshot(dir.path());
+    for mode in [
+        "tolerate-torn-tail",
+        "absolute",
+        "point-in-time",
+        "skip-corrupted",
+    ] {
+        let (code, out, err) = walctl(&["repair", d, "--mode", mode]);
+        assert_eq!(code, 1, "{mode}: {out}{err}");
+        assert_eq!(snapshot(dir.path()), before, "{mode} changed the log");
+    }
+    let (_, out, _) = walctl(&["repair", d, "--mode", "point-in-time"]);
+    assert!(out.contains("would: quarantine segment 3"), "{out}");
+    assert!(out.contains("dry run: nothing changed"), "{out}");
+    let (code, out, err) = walctl(&["repair", d, "--mode=point-in-time", "--apply"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_ne!(snapshot(dir.path()), before);
+    let (code, out, _) = walctl(&["verify", d]);
+    assert_eq!(code, 0, "after the repair: {out}");
+    let (code, out, _) = walctl(&["repair", d, "--mode", "tolerate-torn-tail"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("nothing to repair"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stat_verify_and_dump_read_an_archive_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    std::fs::create_dir(&log).unwrap();
+    write_log(&log, 120, 1024).await;
+    let url = format!("file://{}/archive", dir.path().display());
+    let (code, out, err) = walctl(&["archive", log.to_str().unwrap(), &url]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = walctl(&["verify", &url]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = walctl(&["stat", &url, "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["records"].as_u64().unwrap() > 0);
+    let (code, out, _) = walctl(&["dump", &url]);
+    assert_eq!(code, 0);
+    assert!(lines(1, 120).starts_with(&out) && !out.is_empty(), "{out}");
+    let (code, _, err) = walctl(&[
+        "verify",
+        &format!("file://{}/nothing", dir.path().display()),
+    ]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn probe_checks_an_object_store_and_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().display());
+    let (code, out, err) = walctl(&["probe", &url]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.matches("ok:").count(), 3, "{out}");
+    let (code, out, err) = walctl(&["probe", dir.path().to_str().unwrap()]);
+    assert!(
+        out.contains("fdatasync of a 4 KiB write: median"),
+        "{out}{err}"
+    );
+    // The verdict and the exit code agree (a tmpfs or a volatile cache fails the fsync check).
+    assert_eq!(code, if out.contains("FAIL") { 1 } else { 0 }, "{out}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "probe cleans up"
+    );
+}
