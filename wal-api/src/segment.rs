@@ -74,6 +74,16 @@ pub fn check_segment(id: SegmentId, bytes: &Bytes, allow_torn: bool) -> Result<S
     })
 }
 
+/// Whether these bytes, as the newest segment of a log, are a creation that never completed:
+/// no valid header and nothing but zeros behind it. Recovery removes such a segment (it held
+/// nothing); a bad header with any byte behind it is corruption instead.
+pub fn is_unfinished_creation(bytes: &[u8]) -> bool {
+    SegmentHeader::decode(bytes).is_err()
+        && bytes
+            .get(SEGMENT_HEADER_LEN..)
+            .is_none_or(|rest| rest.iter().all(|&b| b == 0))
+}
+
 /// Decodes every record of segment `id` (checked as by [`check_segment`] with torn tails
 /// allowed). Payloads share `bytes`' buffer.
 pub fn segment_records(id: SegmentId, bytes: &Bytes) -> Result<Vec<Record>> {

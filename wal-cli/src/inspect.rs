@@ -110,6 +110,11 @@ impl Checker {
             state: "damaged",
             torn_bytes: 0,
         };
+        if last && wal_api::segment::is_unfinished_creation(bytes) {
+            // As recovery sees it: removed at the next open, it held nothing.
+            row.state = "unfinished creation (removed at open)";
+            return (row, problems, None);
+        }
         let s = match check_segment(id, &Bytes::copy_from_slice(bytes), last) {
             Ok(s) => s,
             Err(e) => {
