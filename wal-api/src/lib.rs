@@ -54,4 +54,5 @@ pub use policy::{
 pub use store::{Capabilities, SegmentMeta, SegmentStore, SegmentStoreExt, SegmentWriter};
 pub use wal::{
     LsnRange, Record, RecordStream, RecoveryReport, SegmentInfo, Ticket, Wal, WalStats, Watermark,
+    LATENCY_BUCKETS,
 };

@@ -53,6 +53,18 @@ impl Default for ArchiverOptions {
     }
 }
 
+/// How far an archive is behind a log: see [`Archiver::lag`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ArchiveLag {
+    /// The oldest sealed segment not archived yet.
+    pub oldest_unarchived: Option<SegmentId>,
+    /// Sealed segments not archived yet.
+    pub segments_behind: u64,
+    /// Their bytes.
+    pub bytes_behind: u64,
+}
+
 /// A segment the archive holds, verified and recorded in the manifest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ArchivedSegment {
@@ -286,6 +298,7 @@ impl Archiver {
         if let Some(a) = self.get(id) {
             return Ok(a);
         }
+        let t0 = std::time::Instant::now();
         let bytes = src.read_all(id).await?;
         // Check the segment and digest it while the upload runs; a segment that fails its
         // check is removed again and never recorded.
@@ -342,7 +355,30 @@ impl Archiver {
                 e => e,
             })?;
         self.record(entry).await?;
+        tracing::info!(
+            target: "wal::archive",
+            segment = id.0,
+            bytes = entry.len,
+            last_lsn = entry.last_lsn.0,
+            took_ms = t0.elapsed().as_millis() as u64,
+            verified = true,
+            "segment archived and verified"
+        );
         Ok(entry)
+    }
+
+    /// How far the archive is behind `src`: the sealed segments (all but the newest) it does
+    /// not hold yet.
+    pub async fn lag<S: SegmentStore + ?Sized>(&self, src: &S) -> Result<ArchiveLag> {
+        let mut listed = src.list().await?;
+        listed.sort_by_key(|m| m.id);
+        listed.pop();
+        let behind: Vec<_> = listed.iter().filter(|m| self.get(m.id).is_none()).collect();
+        Ok(ArchiveLag {
+            oldest_unarchived: behind.first().map(|m| m.id),
+            segments_behind: behind.len() as u64,
+            bytes_behind: behind.iter().map(|m| m.len).sum(),
+        })
     }
 
     /// Archives every sealed segment of `src` not archived yet, except the newest segment.
@@ -580,6 +616,7 @@ impl Archiver {
                 w.seal().await?;
                 report.segments.push(a.id);
                 report.last_lsn = a.last_lsn;
+                tracing::info!(target: "wal::archive", segment = a.id.0, bytes = a.len, last_lsn = a.last_lsn.0, "segment restored");
                 continue;
             }
             // Cut inside this segment at the last frame ending at or before `upto`.
@@ -596,6 +633,7 @@ impl Archiver {
             w.sync().await?;
             report.segments.push(a.id);
             report.last_lsn = last;
+            tracing::info!(target: "wal::archive", segment = a.id.0, last_lsn = last.0, "segment restored, cut at the requested LSN");
             break;
         }
         Ok(report)

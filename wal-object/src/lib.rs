@@ -48,7 +48,9 @@ mod keys;
 mod store;
 mod url;
 
-pub use archive::{read_through, ArchivedSegment, Archiver, ArchiverOptions, RestoreReport};
+pub use archive::{
+    read_through, ArchiveLag, ArchivedSegment, Archiver, ArchiverOptions, RestoreReport,
+};
 pub use faults::{FailingObjectStore, FaultConfig, FaultStats};
 pub use store::{ObjectOptions, ObjectStoreSegments};
 pub use url::open_url;

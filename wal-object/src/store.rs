@@ -311,7 +311,15 @@ async fn take_epoch(store: &dyn ObjectStore, keys: &Keys) -> Result<u64> {
 
 impl Inner {
     fn fenced_error(&self, what: &str) -> Error {
-        self.fenced.store(true, Ordering::SeqCst);
+        if !self.fenced.swap(true, Ordering::SeqCst) {
+            tracing::warn!(
+                target: "wal::object",
+                prefix = self.keys.root().as_ref(),
+                epoch = self.epoch,
+                what,
+                "fenced: a newer writer owns this log"
+            );
+        }
         Error::Fenced {
             detail: format!(
                 "{what} (prefix {}, epoch {})",

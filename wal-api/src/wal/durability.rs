@@ -169,6 +169,12 @@ impl Durability {
     pub(crate) fn poison(&self, what: &str, e: Error) -> Error {
         if let Ok(mut c) = self.cause.lock() {
             if c.is_none() {
+                tracing::error!(
+                    target: "wal",
+                    cause = %e,
+                    during = what,
+                    "log poisoned: every later call fails until it is reopened"
+                );
                 *c = Some(format!("{what}: {e}"));
             }
         }

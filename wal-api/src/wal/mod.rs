@@ -26,7 +26,7 @@ use crate::store::{SegmentStore, SegmentWriter};
 pub use durability::Watermark;
 pub use read::RecordStream;
 pub use recovery::RecoveryReport;
-pub use stats::WalStats;
+pub use stats::{WalStats, LATENCY_BUCKETS};
 
 use durability::{Durability, Leader, Synced};
 use recovery::SegInfo;
@@ -614,9 +614,11 @@ impl<S: SegmentStore> Inner<S> {
             let before = self.durable().0.saturating_sub(s.records);
             let waiting = self.written().0.saturating_sub(before);
             self.last_group.store(waiting, Ordering::Relaxed);
+            self.counters.last_group.store(s.records, Ordering::Relaxed);
         }
         let ns = u64::try_from(s.took.as_nanos()).unwrap_or(u64::MAX);
         self.last_latency_ns.store(ns, Ordering::Relaxed);
+        self.counters.last_sync_ns.store(ns, Ordering::Relaxed);
         self.opts.sync_policy.observe(s.records, s.took);
     }
 
@@ -688,6 +690,7 @@ impl<S: SegmentStore> Inner<S> {
         st.body_crc = Some(crc32fast::hash(&header));
         st.records = 0;
         self.counters.rotations.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(target: "wal", segment = id.0, base = st.base.0, "rotated to a new segment");
         self.dur.wake();
         Ok(())
     }
@@ -725,6 +728,7 @@ impl<S: SegmentStore> Inner<S> {
             self.wake_all();
         })?;
         self.record_sync(synced);
+        tracing::debug!(target: "wal", segment = st.seg.0, last_lsn = last.0, records = st.records, took_us = synced.took.as_micros() as u64, "sealed segment");
         let sealed_len = st.len + TRAILER_LEN as u64;
         if let Ok(mut t) = self.table.write() {
             if let Some(s) = t.segs.last_mut() {

@@ -88,7 +88,35 @@ fn corrupt_err(id: SegmentId, offset: u64, reason: &str) -> Error {
     Error::corrupt(id, offset, reason)
 }
 
+/// Runs recovery (see [`recover_log`]) and reports it through `tracing`.
 pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Result<Recovered> {
+    let t0 = std::time::Instant::now();
+    let mode = opts.recovery_mode;
+    match recover_log(store, opts).await {
+        Ok(r) => {
+            let rep = &r.report;
+            tracing::info!(
+                target: "wal::recovery",
+                mode = ?mode,
+                segments = rep.segments,
+                last_lsn = rep.last_lsn.0,
+                torn_bytes = rep.torn_bytes,
+                quarantined = ?rep.quarantined,
+                removed_incomplete = ?rep.removed_incomplete,
+                skipped = rep.skipped.len(),
+                took_ms = t0.elapsed().as_millis() as u64,
+                "log opened"
+            );
+            Ok(r)
+        }
+        Err(e) => {
+            tracing::error!(target: "wal::recovery", mode = ?mode, error = %e, "log refused to open");
+            Err(e)
+        }
+    }
+}
+
+async fn recover_log<S: SegmentStore>(store: &S, opts: &WalOptions) -> Result<Recovered> {
     let mode = opts.recovery_mode;
     let full = opts.verify_on_open || mode != RecoveryMode::TolerateTornTail;
     let metas = store.list().await?;
@@ -131,6 +159,7 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
             }
             Verdict::Unfinished => {
                 // Creation never completed: no header, nothing behind it, nothing acknowledged.
+                tracing::warn!(target: "wal::recovery", segment = m.id.0, "removing a segment whose creation never completed (no valid header, nothing behind it)");
                 store.delete(m.id).await?;
                 report.removed_incomplete.push(m.id);
             }
@@ -145,6 +174,14 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
                 if mode == RecoveryMode::AbsoluteConsistency && !zeros {
                     return Err(corrupt_err(m.id, offset, &reason));
                 }
+                tracing::warn!(
+                    target: "wal::recovery",
+                    segment = m.id.0,
+                    offset,
+                    bytes = m.len - f.info.len,
+                    reason = %reason,
+                    "cutting a torn tail"
+                );
                 report
                     .skipped
                     .extend(f.skipped.iter().map(|&(at, to)| (m.id, at, to)));
@@ -188,6 +225,13 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
                         ));
                     }
                     let bytes = store.read_all(m.id).await?;
+                    tracing::warn!(
+                        target: "wal::recovery",
+                        segment = m.id.0,
+                        offset,
+                        reason = %reason,
+                        "point-in-time cut: keeping a copy in quarantine, cutting the segment"
+                    );
                     store
                         .preserve(m.id, &bytes, &format!("cut at offset {offset}: {reason}"))
                         .await?;
@@ -271,6 +315,7 @@ async fn quarantine<S: SegmentStore>(
             "quarantine (recovery needs to move a corrupt segment aside)",
         ));
     }
+    tracing::warn!(target: "wal::recovery", segment = id.0, reason, "quarantining a segment");
     store.quarantine(id, reason).await?;
     report.quarantined.push(id);
     Ok(())
@@ -413,7 +458,9 @@ async fn check_segment<S: SegmentStore>(
         sealed,
         layout,
     };
-    if !verify_all {
+    // The newest segment is always scanned: its seal may never have been synced, and a power
+    // loss may then keep its trailer while losing an earlier page.
+    if !verify_all && !is_last {
         // Not verified in full: a sealed segment is checked by header and trailer only (its
         // frames are checked when read). The trailer must agree with the header: it covers
         // exactly the bytes before it, and its record count ends at its last LSN. Anything

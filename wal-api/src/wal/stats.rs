@@ -5,6 +5,7 @@ use std::time::Duration;
 
 /// A snapshot of the log's counters since it was opened.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WalStats {
     /// Append calls (single records and batches).
     pub appends: u64,
@@ -22,7 +23,18 @@ pub struct WalStats {
     pub max_sync: Duration,
     /// Segments sealed by rotation.
     pub rotations: u64,
+    /// Records the most recent sync made durable (the last group's size).
+    pub last_group: u64,
+    /// How long the most recent sync took.
+    pub last_sync: Duration,
+    /// Sync latencies since open, in power-of-two microsecond buckets: bucket `i` counts syncs
+    /// that took less than `2^i` µs (and at least `2^(i-1)`); the last bucket holds the rest.
+    pub sync_latency_histogram: [u64; LATENCY_BUCKETS],
 }
+
+/// Buckets of [`WalStats::sync_latency_histogram`] (up to about 1 s, then one overflow
+/// bucket).
+pub const LATENCY_BUCKETS: usize = 21;
 
 impl WalStats {
     /// Average records made durable per sync.
@@ -32,6 +44,25 @@ impl WalStats {
         } else {
             self.synced_records as f64 / self.syncs as f64
         }
+    }
+
+    /// The sync latency below which fraction `q` (0.0..=1.0) of the syncs since open fell,
+    /// as the upper bound of its histogram bucket (so within a factor of two); zero before
+    /// the first sync.
+    pub fn sync_latency_quantile(&self, q: f64) -> Duration {
+        let total: u64 = self.sync_latency_histogram.iter().sum();
+        if total == 0 {
+            return Duration::ZERO;
+        }
+        let want = (q.clamp(0.0, 1.0) * total as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, n) in self.sync_latency_histogram.iter().enumerate() {
+            seen += n;
+            if seen >= want {
+                return Duration::from_micros(1u64 << i);
+            }
+        }
+        self.max_sync
     }
 
     /// Average sync latency.
@@ -54,6 +85,9 @@ pub(crate) struct Counters {
     pub(crate) sync_ns: AtomicU64,
     pub(crate) max_sync_ns: AtomicU64,
     pub(crate) rotations: AtomicU64,
+    pub(crate) last_group: AtomicU64,
+    pub(crate) last_sync_ns: AtomicU64,
+    pub(crate) latency: [AtomicU64; LATENCY_BUCKETS],
 }
 
 impl Counters {
@@ -69,6 +103,9 @@ impl Counters {
         self.synced_records.fetch_add(records, Relaxed);
         self.sync_ns.fetch_add(ns, Relaxed);
         self.max_sync_ns.fetch_max(ns, Relaxed);
+        let us = ns / 1000;
+        let bucket = (u64::BITS - us.leading_zeros()) as usize;
+        self.latency[bucket.min(LATENCY_BUCKETS - 1)].fetch_add(1, Relaxed);
     }
 
     pub(crate) fn snapshot(&self) -> WalStats {
@@ -81,6 +118,9 @@ impl Counters {
             sync_time: Duration::from_nanos(self.sync_ns.load(Relaxed)),
             max_sync: Duration::from_nanos(self.max_sync_ns.load(Relaxed)),
             rotations: self.rotations.load(Relaxed),
+            last_group: self.last_group.load(Relaxed),
+            last_sync: Duration::from_nanos(self.last_sync_ns.load(Relaxed)),
+            sync_latency_histogram: std::array::from_fn(|i| self.latency[i].load(Relaxed)),
         }
     }
 }
