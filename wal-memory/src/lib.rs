@@ -225,8 +225,14 @@ impl MemoryStore {
     /// an fsyncgate failure ([`FaultPlan::lose_on_sync_failure`]): the unsynced bytes of that
     /// segment never reach the disk and later syncs succeed. Other planned faults stay.
     pub fn fail_next_sync(&self, lose_data: bool) {
+        self.fail_sync_in(1, lose_data);
+    }
+
+    /// Like [`fail_next_sync`](Self::fail_next_sync), for the `nth` sync or seal from now
+    /// (1-based; 0 counts as 1).
+    pub fn fail_sync_in(&self, nth: u64, lose_data: bool) {
         let mut s = self.lock();
-        s.plan.fail_sync_at = Some(s.counts[1] + 1);
+        s.plan.fail_sync_at = Some(s.counts[1] + nth.max(1));
         s.plan.lose_on_sync_failure = lose_data;
     }
 

@@ -64,6 +64,11 @@ impl Faults {
         self.lock().ops
     }
 
+    /// Syncs and seals that got past the halt so far.
+    pub fn syncs(&self) -> u64 {
+        self.lock().syncs
+    }
+
     fn op(&self, what: &'static str, seg: Option<SegmentId>) -> Result<()> {
         let mut s = self.lock();
         s.ops += 1;

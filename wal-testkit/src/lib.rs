@@ -25,8 +25,10 @@
 
 pub mod cases;
 pub mod crash;
+mod durability;
 pub mod faults;
 pub mod model;
+pub mod sequence;
 mod support;
 
 use std::future::Future;
@@ -58,6 +60,13 @@ pub enum Outcome {
 ///   calls see that image.
 /// - `tamper` rewrites the raw bytes of a segment in place (to corrupt or tear it), or returns
 ///   `false` if the backend cannot.
+/// - `process_crash` returns a store over what a new process finds after the old one was
+///   killed (SIGKILL) while the machine stayed up: every byte whose append returned is
+///   readable, unsynced bytes are still unsynced (a later `crash` may lose them).
+/// - `crash_reordered` is `crash` on a disk that writes unsynced pages back out of order and
+///   tears sectors, or `None`.
+/// - `fsyncgate` and `fail_next_sync` arm a failure of a future sync inside the backend;
+///   they return `false` when the backend cannot inject one (the cases that need it skip).
 #[async_trait]
 pub trait StoreFactory: Send + Sync + 'static {
     /// The store under test.
@@ -88,9 +97,53 @@ pub trait StoreFactory: Send + Sync + 'static {
         false
     }
 
+    /// The store a new process finds after a process crash (SIGKILL, the machine stays up).
+    ///
+    /// The kit has dropped every log on the old store, but the old writers may not have run
+    /// any clean-up. Unsynced bytes stay readable and unsynced: a later [`crash`](Self::crash)
+    /// may still lose them. The default is [`reopen`](Self::reopen), right for backends whose
+    /// appended bytes outlive the process (a file system's page cache) and for those whose
+    /// unsynced bytes live only in the writer's memory (they die with the process either way).
+    async fn process_crash(&self, guard: &Self::Guard) -> Option<Self::Store> {
+        Some(self.reopen(guard).await)
+    }
+
+    /// Like [`crash`](Self::crash), on a disk that persists unsynced bytes out of order: whole
+    /// 4 KiB pages in any order, torn at 512-byte sectors (see
+    /// `wal_memory::reordered_power_loss_image`). `None` (the default) when the backend cannot
+    /// model it; the exploration then uses `crash`.
+    async fn crash_reordered(&self, guard: &Self::Guard, seed: u64) -> Option<Self::Store> {
+        let _ = (guard, seed);
+        None
+    }
+
+    /// Arms an fsyncgate failure: the `nth` sync or seal from now (1-based) fails, and the
+    /// unsynced bytes it covered never reach the disk (they stay readable; a power loss image
+    /// has zeros in their place), while later syncs succeed, as Linux reports a write-back
+    /// error once. Models the raw disk under a backend, so the engine, not the store, must
+    /// keep from acknowledging those bytes. `false` (the default) when the backend cannot.
+    async fn fsyncgate(&self, guard: &Self::Guard, nth: u64) -> bool {
+        let _ = (guard, nth);
+        false
+    }
+
+    /// Makes the next sync or seal of the store fail the way the backend's own I/O failures
+    /// do. The store contract then applies: a later sync that returns `Ok` covers every byte
+    /// the failed one did. `false` (the default) when the backend cannot inject a failure.
+    async fn fail_next_sync(&self, guard: &Self::Guard) -> bool {
+        let _ = guard;
+        false
+    }
+
     /// Crash states the exploration case may visit (keep slow backends' CI time bounded).
     fn crash_budget(&self) -> usize {
         1200
+    }
+
+    /// Distinct crash states [`cases::crash_sequence_exploration`] aims for (it stops earlier
+    /// when the workload has no more). Defaults to [`crash_budget`](Self::crash_budget).
+    fn sequence_budget(&self) -> usize {
+        self.crash_budget()
     }
 
     /// Cases the model-based test runs (proptest cases).
@@ -172,7 +225,15 @@ macro_rules! conformance_tests {
             wal_recovery_is_idempotent,
             wal_incomplete_segment_creation_is_removed,
             wal_typed_records_round_trip,
+            store_create_survives_power_loss,
+            store_delete_survives_power_loss,
+            store_quarantine_survives_power_loss,
+            store_sync_survives_power_loss,
+            store_seal_survives_power_loss,
+            store_open_tail_cut_survives_power_loss,
+            store_failed_sync_is_covered_or_sticky,
             crash_exploration,
+            crash_sequence_exploration,
             model_state_machine,
         );
     };
