@@ -29,6 +29,8 @@ struct FaultState {
     appended: u64,
     capacity: Option<u64>,
     sync_delay: Option<Duration>,
+    /// Every mutating operation, when tracing.
+    trace: Option<Vec<String>>,
 }
 
 impl Faults {
@@ -59,6 +61,17 @@ impl Faults {
         self.lock().sync_delay = Some(d);
     }
 
+    /// Starts recording every mutating operation (see [`trace`](Self::trace)).
+    pub fn record_trace(&self) {
+        self.lock().trace.get_or_insert_with(Vec::new);
+    }
+
+    /// The operations recorded since [`record_trace`](Self::record_trace), numbered as
+    /// [`halt_after`](Self::halt_after) counts them; refused ones are marked.
+    pub fn trace(&self) -> Vec<String> {
+        self.lock().trace.clone().unwrap_or_default()
+    }
+
     /// Mutating operations seen so far.
     pub fn ops(&self) -> u64 {
         self.lock().ops
@@ -72,6 +85,12 @@ impl Faults {
     fn op(&self, what: &'static str, seg: Option<SegmentId>) -> Result<()> {
         let mut s = self.lock();
         s.ops += 1;
+        let (n, halted) = (s.ops, s.halt_after.is_some_and(|h| s.ops > h));
+        if let Some(t) = s.trace.as_mut() {
+            let seg = seg.map_or(String::new(), |id| format!(" segment {id}"));
+            let mark = if halted { " (refused: halted)" } else { "" };
+            t.push(format!("{n}: {what}{seg}{mark}"));
+        }
         if let Some(h) = s.halt_after {
             if s.ops > h {
                 return Err(Error::io(
@@ -84,8 +103,8 @@ impl Faults {
         Ok(())
     }
 
-    fn sync_op(&self, seg: SegmentId) -> Result<Option<Duration>> {
-        self.op("syncing", Some(seg))?;
+    fn sync_op(&self, seg: SegmentId, what: &'static str) -> Result<Option<Duration>> {
+        self.op(what, Some(seg))?;
         let mut s = self.lock();
         s.syncs += 1;
         if s.fail_sync_at == Some(s.syncs) {
@@ -202,14 +221,14 @@ impl SegmentWriter for FaultyWriter {
     }
 
     async fn sync(&self) -> Result<()> {
-        if let Some(d) = self.faults.sync_op(self.id())? {
+        if let Some(d) = self.faults.sync_op(self.id(), "syncing")? {
             tokio::time::sleep(d).await;
         }
         self.inner.sync().await
     }
 
     async fn seal(&self) -> Result<SegmentMeta> {
-        if let Some(d) = self.faults.sync_op(self.id())? {
+        if let Some(d) = self.faults.sync_op(self.id(), "sealing")? {
             tokio::time::sleep(d).await;
         }
         self.inner.seal().await

@@ -23,6 +23,7 @@
 // The kit reports failures by panicking, as tests do.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod broken;
 pub mod cases;
 pub mod crash;
 mod durability;
@@ -172,12 +173,22 @@ where
 
 /// Emits one `#[test]` per conformance case for a factory expression.
 ///
-/// The one list of cases lives here, so every backend runs every case.
+/// The one list of cases lives in this crate (see [`all_cases`]), so every backend runs every
+/// case.
 #[macro_export]
 macro_rules! conformance_tests {
     ($factory:expr) => {
-        $crate::__conformance_cases!(
-            $factory;
+        $crate::__with_cases!(__conformance_cases!($factory));
+    };
+}
+
+/// Implementation detail: the one list of cases, handed to another macro of this crate.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_cases {
+    ($m:ident!($($pre:tt)*)) => {
+        $crate::$m!(
+            $($pre)*;
             store_create_then_list,
             store_create_existing_fails,
             store_append_is_readable,
@@ -235,8 +246,36 @@ macro_rules! conformance_tests {
             crash_exploration,
             crash_sequence_exploration,
             model_state_machine,
-        );
+        )
     };
+}
+
+/// Implementation detail of [`all_cases`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __case_table {
+    ($f:ident; $($name:ident),* $(,)?) => {
+        vec![$(
+            $crate::Case::<$f> {
+                name: stringify!($name),
+                run: |f| Box::pin($crate::cases::$name(f)),
+            },
+        )*]
+    };
+}
+
+/// One conformance case as a value: its name and how to run it.
+pub struct Case<F> {
+    /// The case's name (its test name in [`conformance_tests!`]).
+    pub name: &'static str,
+    /// Runs the case.
+    pub run: fn(Arc<F>) -> futures::future::BoxFuture<'static, Outcome>,
+}
+
+/// Every case [`conformance_tests!`] makes a test of, in the same order, for running them by
+/// hand (as the broken-backend check does with [`broken::check_case`]).
+pub fn all_cases<F: StoreFactory>() -> Vec<Case<F>> {
+    __with_cases!(__case_table!(F))
 }
 
 /// Implementation detail of [`conformance_tests!`].

@@ -317,6 +317,30 @@ async fn image_fingerprint<S: SegmentStore>(s: &S, h: &mut DefaultHasher) {
 /// Runs one sequence. `None` when the backend cannot run it (no power-loss model, no
 /// fsyncgate injection).
 pub async fn run_one<F: StoreFactory>(f: &F, seq: &Sequence) -> Option<Verdict> {
+    run(f, seq, &mut None).await
+}
+
+/// Replays one sequence and describes it: every store operation of the workload and of the
+/// process after the crash (numbered as the halts count them), then the verdict.
+pub async fn explain<F: StoreFactory>(f: &F, seq: &Sequence) -> String {
+    let mut traces = Some(Vec::new());
+    let v = run(f, seq, &mut traces).await;
+    let mut out = format!("{seq:?}\n");
+    for (phase, ops) in traces.unwrap_or_default() {
+        out.push_str(&format!("{phase}:\n"));
+        for op in ops {
+            out.push_str(&format!("  {op}\n"));
+        }
+    }
+    out.push_str(&format!("verdict: {v:?}\n"));
+    out
+}
+
+async fn run<F: StoreFactory>(
+    f: &F,
+    seq: &Sequence,
+    traces: &mut Option<Vec<(&'static str, Vec<String>)>>,
+) -> Option<Verdict> {
     let mut v = Verdict::default();
     let (g, s) = f.build().await;
     if let Some(nth) = seq.fsyncgate_at {
@@ -328,7 +352,13 @@ pub async fn run_one<F: StoreFactory>(f: &F, seq: &Sequence) -> Option<Verdict> 
     if let Some(k) = seq.halt_after {
         faults.halt_after(k);
     }
+    if traces.is_some() {
+        faults.record_trace();
+    }
     let mut expect = workload(s, seq.shape, seq.fsyncgate_at.is_some()).await;
+    if let Some(t) = traces.as_mut() {
+        t.push(("workload", faults.trace()));
+    }
 
     if seq.process_crash {
         let sb = f.process_crash(&g).await?;
@@ -340,6 +370,9 @@ pub async fn run_one<F: StoreFactory>(f: &F, seq: &Sequence) -> Option<Verdict> 
         let j = seq.recovery_halt_after;
         if let Some(j) = j {
             fb.halt_after(j);
+        }
+        if traces.is_some() {
+            fb.record_trace();
         }
         let opened = Wal::open(sb, seq.shape.reopen_opts()).await;
         let halted = |fb: &crate::faults::Faults| j.is_some_and(|j| fb.ops() > j);
@@ -353,6 +386,9 @@ pub async fn run_one<F: StoreFactory>(f: &F, seq: &Sequence) -> Option<Verdict> 
                 check_log(&wal, &after_kill, &mut v, "after the process crash").await;
                 if v.failed() {
                     v.recovery_halted = halted(&fb);
+                    if let Some(t) = traces.as_mut() {
+                        t.push(("after the process crash", fb.trace()));
+                    }
                     return Some(v);
                 }
                 let nb = wal.written_lsn().0;
@@ -372,11 +408,17 @@ pub async fn run_one<F: StoreFactory>(f: &F, seq: &Sequence) -> Option<Verdict> 
             Err(e) if !halted(&fb) => {
                 v.open_failed = true;
                 v.problem = Some(format!("reopen after the process crash failed: {e}"));
+                if let Some(t) = traces.as_mut() {
+                    t.push(("after the process crash", fb.trace()));
+                }
                 return Some(v);
             }
             Err(_) => {}
         }
         v.recovery_halted = halted(&fb);
+        if let Some(t) = traces.as_mut() {
+            t.push(("after the process crash", fb.trace()));
+        }
     }
 
     let image = match seq.power_loss {
