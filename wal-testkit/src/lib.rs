@@ -187,7 +187,7 @@ macro_rules! conformance_tests {
 #[macro_export]
 macro_rules! __with_cases {
     ($m:ident!($($pre:tt)*)) => {
-        $crate::$m!(
+        $crate::$m! {
             $($pre)*;
             store_create_then_list,
             store_create_existing_fails,
@@ -246,7 +246,7 @@ macro_rules! __with_cases {
             crash_exploration,
             crash_sequence_exploration,
             model_state_machine,
-        )
+        }
     };
 }
 

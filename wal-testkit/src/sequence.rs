@@ -73,10 +73,11 @@ impl Shape {
             .sync_policy(PerWrite)
     }
 
-    fn record_len(self, n: u64) -> usize {
+    fn record_len(self, n: u64, variant: u64) -> usize {
+        let n = (n + variant * 5) as usize;
         match self {
-            Shape::Pages => 200 + (n as usize * 397) % 1400,
-            _ => 1 + (n as usize * 13) % 90,
+            Shape::Pages => 200 + (n * 397) % 1400,
+            _ => 1 + (n * 13) % 90,
         }
     }
 }
@@ -96,6 +97,8 @@ pub enum PowerLoss {
 pub struct Sequence {
     /// The workload.
     pub shape: Shape,
+    /// Which record lengths the workload uses (0, 1, 2, ...: each its own set of images).
+    pub variant: u64,
     /// The workload's store lets operations 1..=k through and fails every later one.
     pub halt_after: Option<u64>,
     /// The nth sync or seal of the workload fails the fsyncgate way
@@ -155,7 +158,12 @@ const STEPS: u64 = 56;
 
 /// Runs the workload; stops at the first error, or with `keep_going` tries a sync, a
 /// rotation and a close after it (a log that acknowledges anything then is wrong).
-async fn workload<S: SegmentStore>(store: S, shape: Shape, keep_going: bool) -> Expect {
+async fn workload<S: SegmentStore>(
+    store: S,
+    shape: Shape,
+    variant: u64,
+    keep_going: bool,
+) -> Expect {
     let mut out = Expect::default();
     let Ok(wal) = Wal::open(store, shape.opts()).await else {
         return out;
@@ -164,7 +172,7 @@ async fn workload<S: SegmentStore>(store: S, shape: Shape, keep_going: bool) -> 
     for step in 0..STEPS {
         let r: Result<(), Error> = match step % 8 {
             0 | 2 | 5 => {
-                let p = payload(n, shape.record_len(n));
+                let p = payload(n, shape.record_len(n, variant));
                 n += 1;
                 out.records.push(p.clone());
                 wal.append(&p).await.map(|l| {
@@ -175,7 +183,7 @@ async fn workload<S: SegmentStore>(store: S, shape: Shape, keep_going: bool) -> 
             1 | 6 => {
                 let k = 2 + step % 4;
                 let batch: Vec<Vec<u8>> = (0..k)
-                    .map(|i| payload(n + i, shape.record_len(n + i) / 2 + 1))
+                    .map(|i| payload(n + i, shape.record_len(n + i, variant) / 2 + 1))
                     .collect();
                 n += k;
                 out.records.extend(batch.iter().cloned());
@@ -355,7 +363,7 @@ async fn run<F: StoreFactory>(
     if traces.is_some() {
         faults.record_trace();
     }
-    let mut expect = workload(s, seq.shape, seq.fsyncgate_at.is_some()).await;
+    let mut expect = workload(s, seq.shape, seq.variant, seq.fsyncgate_at.is_some()).await;
     if let Some(t) = traces.as_mut() {
         t.push(("workload", faults.trace()));
     }
@@ -511,10 +519,10 @@ impl Tally {
 }
 
 /// Store operations (and syncs) the workload of `shape` makes when nothing fails.
-async fn dry_run<F: StoreFactory>(f: &F, shape: Shape) -> (u64, u64) {
+async fn dry_run<F: StoreFactory>(f: &F, shape: Shape, variant: u64) -> (u64, u64) {
     let (_g, s) = f.build().await;
     let (s, faults) = FaultyStore::new(s);
-    let e = workload(s, shape, false).await;
+    let e = workload(s, shape, variant, false).await;
     assert!(e.records.len() > 40, "workload too small");
     (faults.ops(), faults.syncs())
 }
@@ -534,14 +542,20 @@ pub async fn crash_sequence_exploration<F: StoreFactory>(f: Arc<F>) -> Outcome {
         }
     }
     let budget = f.sequence_budget().max(1);
-    let mut shapes = Vec::new();
-    for shape in Shape::ALL {
-        shapes.push((shape, dry_run(&*f, shape).await));
-    }
     let mut t = Tally::default();
     let mut fsyncgate_supported = true;
+    let mut passes = 0;
+    let mut shapes = Vec::new();
     'passes: for pass in 0..64u64 {
-        let mut new_states = 0;
+        passes += 1;
+        // Every eight passes (seeds), the next set of record lengths.
+        let variant = pass / 8;
+        if pass % 8 == 0 {
+            shapes.clear();
+            for shape in Shape::ALL {
+                shapes.push((shape, dry_run(&*f, shape, variant).await));
+            }
+        }
         // fsyncgate: each sync of the workload in turn fails and loses its bytes.
         for &(shape, (_, syncs)) in &shapes {
             if !fsyncgate_supported {
@@ -550,6 +564,7 @@ pub async fn crash_sequence_exploration<F: StoreFactory>(f: Arc<F>) -> Outcome {
             for nth in 1..=syncs {
                 let seq = Sequence {
                     shape,
+                    variant,
                     halt_after: None,
                     fsyncgate_at: Some(nth),
                     process_crash: false,
@@ -565,7 +580,7 @@ pub async fn crash_sequence_exploration<F: StoreFactory>(f: Arc<F>) -> Outcome {
                     fsyncgate_supported = false;
                     break;
                 };
-                new_states += u64::from(t.add("fsyncgate", &seq, &v));
+                t.add("fsyncgate", &seq, &v);
                 if t.full(budget) {
                     break 'passes;
                 }
@@ -582,6 +597,7 @@ pub async fn crash_sequence_exploration<F: StoreFactory>(f: Arc<F>) -> Outcome {
                 // Power loss straight after the halt.
                 let seq = Sequence {
                     shape,
+                    variant,
                     halt_after: Some(k),
                     fsyncgate_at: None,
                     process_crash: false,
@@ -590,7 +606,7 @@ pub async fn crash_sequence_exploration<F: StoreFactory>(f: Arc<F>) -> Outcome {
                     seed,
                 };
                 if let Some(v) = run_one(&*f, &seq).await {
-                    new_states += u64::from(t.add("power loss", &seq, &v));
+                    t.add("power loss", &seq, &v);
                 }
                 if t.full(budget) {
                     break 'passes;
@@ -607,7 +623,7 @@ pub async fn crash_sequence_exploration<F: StoreFactory>(f: Arc<F>) -> Outcome {
                     let Some(v) = run_one(&*f, &seq).await else {
                         break;
                     };
-                    new_states += u64::from(t.add("process crash, reopen, power loss", &seq, &v));
+                    t.add("process crash, reopen, power loss", &seq, &v);
                     if t.full(budget) {
                         break 'passes;
                     }
@@ -617,16 +633,16 @@ pub async fn crash_sequence_exploration<F: StoreFactory>(f: Arc<F>) -> Outcome {
                 }
             }
         }
-        if new_states == 0 && pass > 0 {
-            break;
-        }
     }
     println!(
         "crash states explored: {}, acknowledged lost: {}, phantom: {}, open failures: {}",
         t.states, t.lost, t.phantom, t.open_failures
     );
     let kinds: Vec<String> = t.by_kind.iter().map(|(k, n)| format!("{k}: {n}")).collect();
-    eprintln!("crash sequences by kind: {}", kinds.join(", "));
+    eprintln!(
+        "crash sequences by kind ({passes} passes): {}",
+        kinds.join(", ")
+    );
     if !fsyncgate_supported {
         eprintln!(
             "fsyncgate sequences skipped: backend cannot inject one (StoreFactory::fsyncgate)"
