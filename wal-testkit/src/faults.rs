@@ -29,6 +29,7 @@ struct FaultState {
     appended: u64,
     capacity: Option<u64>,
     sync_delay: Option<Duration>,
+    sync_delay_after: Option<Duration>,
     /// Every mutating operation, when tracing.
     trace: Option<Vec<String>>,
 }
@@ -59,6 +60,13 @@ impl Faults {
     /// Makes every sync take `d` longer.
     pub fn sync_delay(&self, d: Duration) {
         self.lock().sync_delay = Some(d);
+    }
+
+    /// Makes every sync and seal return `d` after the wrapped store answered, whatever the
+    /// answer (a failing fsync takes its time too): widens the window in which another sync
+    /// or seal of the same writer runs while a failure is on its way.
+    pub fn sync_delay_after(&self, d: Duration) {
+        self.lock().sync_delay_after = Some(d);
     }
 
     /// Starts recording every mutating operation (see [`trace`](Self::trace)).
@@ -115,6 +123,13 @@ impl Faults {
             ));
         }
         Ok(s.sync_delay)
+    }
+
+    async fn after_sync(&self) {
+        let d = self.lock().sync_delay_after;
+        if let Some(d) = d {
+            tokio::time::sleep(d).await;
+        }
     }
 
     fn append_op(&self, seg: SegmentId, len: usize) -> Result<()> {
@@ -224,13 +239,17 @@ impl SegmentWriter for FaultyWriter {
         if let Some(d) = self.faults.sync_op(self.id(), "syncing")? {
             tokio::time::sleep(d).await;
         }
-        self.inner.sync().await
+        let r = self.inner.sync().await;
+        self.faults.after_sync().await;
+        r
     }
 
     async fn seal(&self) -> Result<SegmentMeta> {
         if let Some(d) = self.faults.sync_op(self.id(), "sealing")? {
             tokio::time::sleep(d).await;
         }
-        self.inner.seal().await
+        let r = self.inner.seal().await;
+        self.faults.after_sync().await;
+        r
     }
 }

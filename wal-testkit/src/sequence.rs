@@ -23,7 +23,8 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::StreamExt;
 use wal_api::{
@@ -44,6 +45,11 @@ pub enum Shape {
     /// Records of 200 to 1,600 bytes, 24 KB segments, `Never`: unsynced stretches span
     /// several 4 KiB pages, so out-of-order page persistence matters.
     Pages,
+    /// Four tasks append concurrently under group commit (two wait for durability, two only
+    /// enqueue) while 900-byte segments rotate, so group-commit syncs race seals; every sync
+    /// answers 2 ms late. Used with
+    /// `fsyncgate_at` only, and not deterministic: a replay may need several runs.
+    Race,
 }
 
 impl Shape {
@@ -239,6 +245,7 @@ async fn check_log<S: SegmentStore>(wal: &Wal<S>, e: &Expect, v: &mut Verdict, w
     let mut problems = Vec::new();
     let mut next = first;
     let mut bad = 0u64;
+    let mut unreadable = false;
     let mut items = wal.read_with(Lsn(first).., Visibility::Written);
     while let Some(item) = items.next().await {
         match item {
@@ -261,14 +268,20 @@ async fn check_log<S: SegmentStore>(wal: &Wal<S>, e: &Expect, v: &mut Verdict, w
                 next = r.lsn.0 + 1;
             }
             Err(err) => {
-                v.open_failed = true;
+                unreadable = true;
                 problems.push(format!("reading LSN {next} failed: {err}"));
                 break;
             }
         }
     }
     let last = next - 1;
-    if last != n && !v.open_failed {
+    if unreadable {
+        // Acknowledged records past the damage are lost; damage that holds none still
+        // leaves a log that cannot be read back, counted with the open failures.
+        let lost = e.acked.saturating_sub(last);
+        v.lost += lost;
+        v.open_failed |= lost == 0;
+    } else if last != n {
         problems.push(format!("written_lsn is {n} but the records end at {last}"));
         v.lost += n.saturating_sub(last);
     }
@@ -325,12 +338,151 @@ async fn image_fingerprint<S: SegmentStore>(s: &S, h: &mut DefaultHasher) {
 /// Runs one sequence. `None` when the backend cannot run it (no power-loss model, no
 /// fsyncgate injection).
 pub async fn run_one<F: StoreFactory>(f: &F, seq: &Sequence) -> Option<Verdict> {
+    if seq.shape == Shape::Race {
+        return race(f, seq).await;
+    }
     run(f, seq, &mut None).await
+}
+
+/// A power-loss image of `seq`'s kind.
+async fn power_loss<F: StoreFactory>(f: &F, g: &F::Guard, seq: &Sequence) -> Option<F::Store> {
+    match seq.power_loss {
+        PowerLoss::Reordered => match f.crash_reordered(g, seq.seed).await {
+            Some(i) => Some(i),
+            None => f.crash(g, seq.seed).await,
+        },
+        PowerLoss::InOrder => f.crash(g, seq.seed).await,
+    }
+}
+
+/// [`Shape::Race`]: concurrent appenders, rotations and an fsyncgate failure, then a power
+/// loss. Every append that returned `Ok` must survive with its payload; every record in the
+/// log must be one that was appended.
+async fn race<F: StoreFactory>(f: &F, seq: &Sequence) -> Option<Verdict> {
+    let mut v = Verdict::default();
+    let (g, s) = f.build().await;
+    if !f.fsyncgate(&g, seq.fsyncgate_at.unwrap_or(1)).await {
+        return None;
+    }
+    let (s, faults) = FaultyStore::new(s);
+    faults.sync_delay_after(Duration::from_millis(2));
+    let wal = Wal::open(s, WalOptions::default().segment_size(900))
+        .await
+        .ok()?;
+    let acked: Arc<Mutex<Vec<(u64, Vec<u8>)>>> = Arc::default();
+    let mut issued = HashSet::new();
+    let mut tasks = Vec::new();
+    for t in 0..4u64 {
+        let (wal, acked) = (wal.clone(), acked.clone());
+        let records: Vec<Vec<u8>> = (0..40u64)
+            .map(|i| payload(seq.seed * 1000 + t * 100 + i, 20 + (i as usize * 7) % 60))
+            .collect();
+        issued.extend(records.iter().cloned());
+        // Two tasks wait for each record to be durable; two only enqueue, so appends (and
+        // rotations) go on while a group-commit sync is in flight.
+        let durable = t < 2;
+        tasks.push(tokio::spawn(async move {
+            for p in records {
+                if durable {
+                    match wal.append(&p).await {
+                        Ok(l) => acked.lock().map(|mut a| a.push((l.0, p))).unwrap_or(()),
+                        Err(_) => break,
+                    }
+                } else {
+                    if wal.enqueue(&p).await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_micros(300)).await;
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let durable = wal.durable_lsn().0;
+    drop(wal);
+    let mut acked = std::mem::take(&mut *acked.lock().ok()?);
+    acked.sort();
+    let image = power_loss(f, &g, seq).await?;
+    let mut h = DefaultHasher::new();
+    image_fingerprint(&image, &mut h).await;
+    (&acked, durable).hash(&mut h);
+    v.fingerprint = h.finish();
+    let wal = match Wal::open(image, Shape::Small.reopen_opts()).await {
+        Ok(w) => w,
+        Err(e) => {
+            v.open_failed = true;
+            v.problem = Some(format!("open after the power loss failed: {e}"));
+            return Some(v);
+        }
+    };
+    let mut got = BTreeMap::new();
+    let mut unreadable = None;
+    let first = wal.first_lsn().0.max(1);
+    let mut items = wal.read_with(Lsn(first).., Visibility::Written);
+    while let Some(item) = items.next().await {
+        match item {
+            Ok(r) => {
+                got.insert(r.lsn.0, r.data);
+            }
+            Err(e) => {
+                unreadable = Some(e);
+                break;
+            }
+        }
+    }
+    let mut problems = Vec::new();
+    if let Some(e) = &unreadable {
+        problems.push(format!("reading failed: {e}"));
+    }
+    let missing: Vec<u64> = acked
+        .iter()
+        .filter(|(l, p)| got.get(l).is_none_or(|d| d[..] != p[..]))
+        .map(|(l, _)| *l)
+        .collect();
+    if let Some(l) = missing.first() {
+        v.lost += missing.len() as u64;
+        problems.push(format!(
+            "{} acknowledged records lost or changed (first: LSN {l})",
+            missing.len()
+        ));
+    }
+    if unreadable.is_some() && missing.is_empty() {
+        v.open_failed = true;
+    }
+    let n = wal.written_lsn().0;
+    if n < durable {
+        v.lost += durable - n;
+        problems.push(format!(
+            "recovered up to LSN {n}, durable_lsn was {durable}"
+        ));
+    }
+    let strangers = got.values().filter(|d| !issued.contains(&d[..])).count();
+    if strangers > 0 {
+        v.phantom += strangers as u64;
+        problems.push(format!("{strangers} records that were never appended"));
+    }
+    if !problems.is_empty() {
+        v.problem = Some(format!("after the power loss: {}", problems.join("; ")));
+    }
+    if unreadable.is_some() {
+        return Some(v);
+    }
+    if let Err(e) = wal.append(b"after crash").await {
+        v.open_failed = true;
+        v.problem
+            .get_or_insert(format!("the append after recovery failed: {e}"));
+    }
+    Some(v)
 }
 
 /// Replays one sequence and describes it: every store operation of the workload and of the
 /// process after the crash (numbered as the halts count them), then the verdict.
 pub async fn explain<F: StoreFactory>(f: &F, seq: &Sequence) -> String {
+    if seq.shape == Shape::Race {
+        return format!("{seq:?}\nverdict: {:?}\n", race(f, seq).await);
+    }
     let mut traces = Some(Vec::new());
     let v = run(f, seq, &mut traces).await;
     let mut out = format!("{seq:?}\n");
@@ -429,13 +581,7 @@ async fn run<F: StoreFactory>(
         }
     }
 
-    let image = match seq.power_loss {
-        PowerLoss::Reordered => match f.crash_reordered(&g, seq.seed).await {
-            Some(i) => Some(i),
-            None => f.crash(&g, seq.seed).await,
-        },
-        PowerLoss::InOrder => f.crash(&g, seq.seed).await,
-    }?;
+    let image = power_loss(f, &g, seq).await?;
     let mut h = DefaultHasher::new();
     image_fingerprint(&image, &mut h).await;
     (
@@ -584,6 +730,28 @@ pub async fn crash_sequence_exploration<F: StoreFactory>(f: Arc<F>) -> Outcome {
                 if t.full(budget) {
                     break 'passes;
                 }
+            }
+        }
+        // fsyncgate while group-commit syncs race seals.
+        for nth in 1..=12u64 {
+            if !fsyncgate_supported {
+                break;
+            }
+            let seq = Sequence {
+                shape: Shape::Race,
+                variant: 0,
+                halt_after: None,
+                fsyncgate_at: Some(nth),
+                process_crash: false,
+                recovery_halt_after: None,
+                power_loss: PowerLoss::InOrder,
+                seed: pass * 131 + nth,
+            };
+            if let Some(v) = run_one(&*f, &seq).await {
+                t.add("fsyncgate race", &seq, &v);
+            }
+            if t.full(budget) {
+                break 'passes;
             }
         }
         for &(shape, (ops, _)) in &shapes {
