@@ -123,6 +123,11 @@ impl StoreFactory for Fs {
         true
     }
 
+    /// Appended bytes sit in the page cache: a killed process loses none of them.
+    fn unsynced_survive_process_crash(&self) -> bool {
+        true
+    }
+
     /// Crash sequences sync real files many times (1,200 take over a minute): keep CI time
     /// bounded.
     fn sequence_budget(&self) -> usize {

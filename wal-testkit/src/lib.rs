@@ -109,6 +109,14 @@ pub trait StoreFactory: Send + Sync + 'static {
         Some(self.reopen(guard).await)
     }
 
+    /// Whether appended but unsynced bytes outlive a process crash on this backend (a file
+    /// system's page cache keeps them; an object store's writer buffers them in memory). When
+    /// `true`, the crash sequences also demand that every record whose append returned
+    /// survives a [`process_crash`](Self::process_crash). Defaults to `false`.
+    fn unsynced_survive_process_crash(&self) -> bool {
+        false
+    }
+
     /// Like [`crash`](Self::crash), on a disk that persists unsynced bytes out of order: whole
     /// 4 KiB pages in any order, torn at 512-byte sectors (see
     /// `wal_memory::reordered_power_loss_image`). `None` (the default) when the backend cannot

@@ -70,6 +70,10 @@ impl StoreFactory for Memory {
         Some(g.replace(g.get().process_crash()))
     }
 
+    fn unsynced_survive_process_crash(&self) -> bool {
+        true
+    }
+
     async fn fsyncgate(&self, g: &Guard, nth: u64) -> bool {
         g.get().fail_sync_in(nth, true);
         true
