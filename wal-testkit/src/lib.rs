@@ -5,6 +5,13 @@
 //! reaches every backend at once. A case the backend cannot run (no crash images, no way to
 //! tamper with bytes) prints `skipped: <reason>` and passes without checking anything else.
 //!
+//! The crash cases are as wide as the backend's [`StoreFactory`] lets them be: power loss
+//! ([`StoreFactory::crash`]), out-of-order page write-back ([`StoreFactory::crash_reordered`]),
+//! process crash ([`StoreFactory::process_crash`]) and fsyncgate failures
+//! ([`StoreFactory::fsyncgate`]) combine into the sequences of [`sequence`]. The kit is itself
+//! tested: [`broken`] wraps any backend in stores that each break one promise of the contract,
+//! and every one of them must fail at least one case.
+//!
 //! ```ignore
 //! // tests/conformance.rs of a backend crate
 //! struct Factory;

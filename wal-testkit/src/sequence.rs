@@ -764,8 +764,13 @@ pub async fn crash_sequence_exploration<F: StoreFactory>(f: Arc<F>) -> Outcome {
                 break 'passes;
             }
         }
-        for &(shape, (ops, _)) in &shapes {
-            for k in 0..=ops {
+        // Halt points in turn across the shapes, so a small budget still samples each.
+        let max_ops = shapes.iter().map(|&(_, (ops, _))| ops).max().unwrap_or(0);
+        for k in 0..=max_ops {
+            for &(shape, (ops, _)) in &shapes {
+                if k > ops {
+                    continue;
+                }
                 let power_loss = if (pass + k) % 2 == 0 {
                     PowerLoss::InOrder
                 } else {
