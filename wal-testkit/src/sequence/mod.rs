@@ -28,7 +28,8 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use wal_api::{
-    Error, Lsn, Never, PerWrite, SegmentStore, SegmentStoreExt, Visibility, Wal, WalOptions,
+    Error, Lsn, Never, PerWrite, RecoveryMode, SegmentStore, SegmentStoreExt, Visibility, Wal,
+    WalOptions,
 };
 
 use crate::faults::FaultyStore;
@@ -119,6 +120,11 @@ pub struct Sequence {
     pub process_crash: bool,
     /// In that new process, the store lets operations 1..=j through and fails every later one.
     pub recovery_halt_after: Option<u64>,
+    /// With `process_crash`: the first crash is a power loss instead (of the kind
+    /// `power_loss` names, another seed), and the new process opens in
+    /// [`RecoveryMode::PointInTime`], so recovery repairs (quarantines, recreates) with its
+    /// halt at every step; the final open uses `PointInTime` too.
+    pub repair: bool,
     /// How the power then fails.
     pub power_loss: PowerLoss,
     /// Seed of the power-loss image.
@@ -406,8 +412,25 @@ async fn run<F: StoreFactory>(
         t.push(("workload", faults.trace()));
     }
 
+    let (opts, when) = if seq.repair {
+        let o = seq.shape.reopen_opts();
+        (
+            o.recovery_mode(RecoveryMode::PointInTime),
+            "after the first power loss",
+        )
+    } else {
+        (seq.shape.reopen_opts(), "after the process crash")
+    };
     if seq.process_crash {
-        let sb = f.process_crash(&g).await?;
+        let sb = if seq.repair {
+            let first = Sequence {
+                seed: seq.seed ^ 0x5eed,
+                ..seq.clone()
+            };
+            power_loss(f, &g, &first).await?
+        } else {
+            f.process_crash(&g).await?
+        };
         let mut hb = DefaultHasher::new();
         image_fingerprint(&sb, &mut hb).await;
         (seq.recovery_halt_after, expect.acked, expect.written).hash(&mut hb);
@@ -420,13 +443,13 @@ async fn run<F: StoreFactory>(
         if traces.is_some() {
             fb.record_trace();
         }
-        let opened = Wal::open(sb, seq.shape.reopen_opts()).await;
+        let opened = Wal::open(sb, opts.clone()).await;
         let halted = |fb: &crate::faults::Faults| j.is_some_and(|j| fb.ops() > j);
         match opened {
             Ok(wal) => {
                 // Where unsynced bytes outlive the process, nothing appended is lost while
                 // the machine stays up.
-                let kept = if f.unsynced_survive_process_crash() {
+                let kept = if f.unsynced_survive_process_crash() && !seq.repair {
                     expect.written
                 } else {
                     0
@@ -435,11 +458,11 @@ async fn run<F: StoreFactory>(
                     acked: expect.acked.max(kept),
                     ..expect.clone()
                 };
-                check_log(&wal, &after_kill, &mut v, "after the process crash").await;
+                check_log(&wal, &after_kill, &mut v, when).await;
                 if v.failed() {
                     v.recovery_halted = halted(&fb);
                     if let Some(t) = traces.as_mut() {
-                        t.push(("after the process crash", fb.trace()));
+                        t.push((when, fb.trace()));
                     }
                     return Some(v);
                 }
@@ -459,9 +482,9 @@ async fn run<F: StoreFactory>(
             }
             Err(e) if !halted(&fb) => {
                 v.open_failed = true;
-                v.problem = Some(format!("reopen after the process crash failed: {e}"));
+                v.problem = Some(format!("reopen {when} failed: {e}"));
                 if let Some(t) = traces.as_mut() {
-                    t.push(("after the process crash", fb.trace()));
+                    t.push((when, fb.trace()));
                 }
                 return Some(v);
             }
@@ -469,7 +492,7 @@ async fn run<F: StoreFactory>(
         }
         v.recovery_halted = halted(&fb);
         if let Some(t) = traces.as_mut() {
-            t.push(("after the process crash", fb.trace()));
+            t.push((when, fb.trace()));
         }
     }
 
@@ -485,7 +508,7 @@ async fn run<F: StoreFactory>(
         .hash(&mut h);
     v.fingerprint = h.finish();
 
-    let wal = match Wal::open(image, seq.shape.reopen_opts()).await {
+    let wal = match Wal::open(image, opts).await {
         Ok(w) => w,
         Err(e) => {
             v.open_failed = true;
@@ -607,6 +630,7 @@ pub async fn crash_sequence_exploration<F: StoreFactory>(f: Arc<F>) -> Outcome {
                     fsyncgate_at: Some(nth),
                     process_crash: false,
                     recovery_halt_after: None,
+                    repair: false,
                     power_loss: if pass % 2 == 0 {
                         PowerLoss::InOrder
                     } else {
@@ -636,6 +660,7 @@ pub async fn crash_sequence_exploration<F: StoreFactory>(f: Arc<F>) -> Outcome {
                 fsyncgate_at: Some(nth),
                 process_crash: false,
                 recovery_halt_after: None,
+                repair: false,
                 power_loss: PowerLoss::InOrder,
                 seed: pass * 131 + nth,
             };
@@ -667,6 +692,7 @@ pub async fn crash_sequence_exploration<F: StoreFactory>(f: Arc<F>) -> Outcome {
                     fsyncgate_at: None,
                     process_crash: false,
                     recovery_halt_after: None,
+                    repair: false,
                     power_loss,
                     seed,
                 };
@@ -689,6 +715,30 @@ pub async fn crash_sequence_exploration<F: StoreFactory>(f: Arc<F>) -> Outcome {
                         break;
                     };
                     t.add("process crash, reopen, power loss", &seq, &v);
+                    if t.full(budget) {
+                        break 'passes;
+                    }
+                    if !v.recovery_halted {
+                        break;
+                    }
+                }
+                // Power loss, point-in-time repair halted at each of its steps, power loss.
+                if shape != Shape::Pages {
+                    continue;
+                }
+                for j in 0..64u64 {
+                    let seq = Sequence {
+                        process_crash: true,
+                        repair: true,
+                        recovery_halt_after: Some(j),
+                        power_loss: PowerLoss::Reordered,
+                        seed: seed + j,
+                        ..seq.clone()
+                    };
+                    let Some(v) = run_one(&*f, &seq).await else {
+                        break;
+                    };
+                    t.add("power loss, repair, power loss", &seq, &v);
                     if t.full(budget) {
                         break 'passes;
                     }
