@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use tempfile::TempDir;
 use wal_api::SegmentId;
 use wal_fs::{parse_segment_file_name, segment_file_name, DurabilityTracker, FsOptions, FsStore};
-use wal_memory::{power_loss_image, SplitMix};
+use wal_memory::{power_loss_image, reordered_power_loss_image, SplitMix};
 use wal_testkit::StoreFactory;
 
 struct Guard {
@@ -38,6 +38,43 @@ fn rewrite(path: &std::path::Path, bytes: &[u8]) {
     f.sync_all().expect("sync segment");
 }
 
+/// Every segment file becomes `image` of itself and its durable length. One time in five the
+/// last segment then gets 4 KiB of zeros appended: the zero fill of a writer that never ran its
+/// `Drop` (sealed segments were trimmed durably by `seal`).
+fn power_loss(g: &Guard, seed: u64, image: fn(&[u8], usize, &mut SplitMix) -> Vec<u8>) -> FsStore {
+    let mut rng = SplitMix::new(seed);
+    let last = std::fs::read_dir(g.dir.path())
+        .expect("read dir")
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()
+                .and_then(parse_segment_file_name)
+        })
+        .max();
+    for entry in std::fs::read_dir(g.dir.path()).expect("read dir") {
+        let entry = entry.expect("entry");
+        let Some(id) = entry.file_name().to_str().and_then(parse_segment_file_name) else {
+            continue;
+        };
+        let bytes = std::fs::read(entry.path()).expect("read segment");
+        let durable = g
+            .tracker
+            .durable_len(id)
+            .map_or(bytes.len(), |d| d as usize);
+        let mut img = image(&bytes, durable, &mut rng);
+        // A killed writer leaves its zero fill behind (Drop never trims it): model it.
+        if Some(id) == last && rng.below(5) == 0 {
+            img.resize(img.len() + 4096, 0);
+        }
+        if img != bytes {
+            rewrite(&entry.path(), &img);
+        }
+        g.tracker.set(id, img.len() as u64);
+    }
+    g.store()
+}
+
 struct Fs;
 
 #[async_trait]
@@ -59,41 +96,15 @@ impl StoreFactory for Fs {
     }
 
     /// Power loss: every segment file becomes `wal_memory::power_loss_image` of itself and its
-    /// durable length. One time in five the last segment
-    /// then gets 4 KiB of zeros appended: the zero fill of a writer that never ran its `Drop`
-    /// (sealed segments were trimmed durably by `seal`).
+    /// durable length (see [`power_loss`]).
     async fn crash(&self, g: &Guard, seed: u64) -> Option<FsStore> {
-        let mut rng = SplitMix::new(seed);
-        let last = std::fs::read_dir(g.dir.path())
-            .expect("read dir")
-            .filter_map(|e| {
-                e.ok()?
-                    .file_name()
-                    .to_str()
-                    .and_then(parse_segment_file_name)
-            })
-            .max();
-        for entry in std::fs::read_dir(g.dir.path()).expect("read dir") {
-            let entry = entry.expect("entry");
-            let Some(id) = entry.file_name().to_str().and_then(parse_segment_file_name) else {
-                continue;
-            };
-            let bytes = std::fs::read(entry.path()).expect("read segment");
-            let durable = g
-                .tracker
-                .durable_len(id)
-                .map_or(bytes.len(), |d| d as usize);
-            let mut image = power_loss_image(&bytes, durable, &mut rng);
-            // A killed writer leaves its zero fill behind (Drop never trims it): model it.
-            if Some(id) == last && rng.below(5) == 0 {
-                image.resize(image.len() + 4096, 0);
-            }
-            if image.len() != bytes.len() || image != bytes {
-                rewrite(&entry.path(), &image);
-            }
-            g.tracker.set(id, image.len() as u64);
-        }
-        Some(g.store())
+        Some(power_loss(g, seed, power_loss_image))
+    }
+
+    /// Power loss on a disk that writes unsynced pages back out of order:
+    /// `wal_memory::reordered_power_loss_image` of every segment file.
+    async fn crash_reordered(&self, g: &Guard, seed: u64) -> Option<FsStore> {
+        Some(power_loss(g, seed, reordered_power_loss_image))
     }
 
     async fn tamper(
@@ -110,6 +121,17 @@ impl StoreFactory for Fs {
         rewrite(&path, &bytes);
         g.tracker.set(id, bytes.len() as u64);
         true
+    }
+
+    /// Appended bytes sit in the page cache: a killed process loses none of them.
+    fn unsynced_survive_process_crash(&self) -> bool {
+        true
+    }
+
+    /// Crash sequences sync real files many times (1,200 take over a minute): keep CI time
+    /// bounded.
+    fn sequence_budget(&self) -> usize {
+        400
     }
 }
 

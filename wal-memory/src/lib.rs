@@ -1,9 +1,20 @@
 //! An in-memory [`SegmentStore`] that models durability, for testing storage engines.
 //!
-//! Every segment keeps its synced bytes apart from its unsynced ones. [`MemoryStore::crash`]
-//! returns the image a power loss would leave (seeded, so a failure replays): synced bytes
-//! stay, unsynced bytes vanish, survive in part, or come back torn and garbage-filled.
-//! A [`FaultPlan`] fails chosen operations, fills the "disk", or slows syncs down.
+//! Every segment keeps its synced bytes apart from its unsynced ones, and the machine can fail
+//! in the ways real ones do (each seeded, so a failure replays):
+//! - [`MemoryStore::crash`]: power loss on a disk that persists in order. Synced bytes stay,
+//!   unsynced bytes vanish, survive in part, or come back torn and garbage-filled.
+//! - [`MemoryStore::crash_reordered`]: power loss on a disk that writes unsynced 4 KiB pages
+//!   back in any order and tears 512-byte sectors ([`reordered_power_loss_image`]).
+//! - [`MemoryStore::process_crash`]: the process dies (SIGKILL), the machine does not. Every
+//!   appended byte stays readable, and what was not synced is still not synced.
+//! - fsyncgate ([`FaultPlan::lose_on_sync_failure`], [`MemoryStore::fail_next_sync`]): a
+//!   failed sync drops the bytes it covered from the page cache's write-back, as Linux does;
+//!   they stay readable but never reach the disk, and a later sync returns `Ok`.
+//!
+//! A [`FaultPlan`] fails chosen operations, fills the "disk", or slows syncs down. Creates,
+//! deletes and quarantines are durable when they return, as the store contract demands
+//! (wrappers in `wal-testkit` model backends that break that promise).
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -28,6 +39,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod image;
 mod rng;
 
 use std::collections::BTreeMap;
@@ -39,6 +51,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use wal_api::{Capabilities, Error, Result, SegmentId, SegmentMeta, SegmentStore, SegmentWriter};
 
+pub use image::{power_loss_image, reordered_power_loss_image, PAGE_SIZE, SECTOR_SIZE};
 pub use rng::SplitMix;
 
 /// Operations a [`FaultPlan`] can fail.
@@ -69,13 +82,46 @@ pub struct FaultPlan {
     pub capacity: Option<u64>,
     /// Time every sync takes (a precise sleep on a blocking thread).
     pub sync_latency: Option<Duration>,
+    /// fsyncgate: a sync (or seal) that fails also loses the unsynced bytes of its segment,
+    /// as Linux does after a write-back error. They stay readable, a power loss image has
+    /// zeros in their place, and later syncs succeed as if nothing happened. The engine must
+    /// never acknowledge those bytes.
+    pub lose_on_sync_failure: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Seg {
     data: Vec<u8>,
     durable_len: usize,
     sealed: bool,
+    /// Byte ranges a failed sync dropped from write-back: readable, but never on disk.
+    lost: Vec<Range<usize>>,
+}
+
+impl Seg {
+    fn new(data: Vec<u8>) -> Seg {
+        let durable_len = data.len();
+        Seg {
+            data,
+            durable_len,
+            sealed: false,
+            lost: Vec::new(),
+        }
+    }
+
+    /// This segment after a power loss, its unsynced bytes treated by `image`.
+    fn after_power_loss(
+        &self,
+        rng: &mut SplitMix,
+        image: fn(&[u8], usize, &mut SplitMix) -> Vec<u8>,
+    ) -> Seg {
+        let mut data = image(&self.data, self.durable_len, rng);
+        image::zero_ranges(&mut data, &self.lost);
+        Seg {
+            sealed: self.sealed,
+            ..Seg::new(data)
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -85,15 +131,44 @@ struct State {
     counts: [u64; 4],
     plan: FaultPlan,
     ops: u64,
+    /// Set by [`MemoryStore::process_crash`]: the process that used this store is gone.
+    dead: bool,
 }
 
 impl State {
+    /// Counts a sync or seal; a planned failure under fsyncgate also drops the segment's
+    /// unsynced bytes from write-back.
+    fn sync_tick(&mut self, id: SegmentId) -> Result<()> {
+        let r = self.tick(Op::Sync, Some(id));
+        if r.is_err() && !self.dead && self.plan.lose_on_sync_failure {
+            if let Some(seg) = self.segs.get_mut(&id) {
+                if seg.durable_len < seg.data.len() {
+                    seg.lost.push(seg.durable_len..seg.data.len());
+                }
+            }
+        }
+        r
+    }
+
     fn used(&self) -> u64 {
         self.segs.values().map(|s| s.data.len() as u64).sum()
     }
 
+    /// Fails every call on a store whose process crashed.
+    fn alive(&self, seg: Option<SegmentId>) -> Result<()> {
+        if self.dead {
+            return Err(Error::io(
+                "using",
+                seg,
+                std::io::Error::other("the process using this store crashed"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Counts an operation and fails it if the plan says so.
     fn tick(&mut self, op: Op, seg: Option<SegmentId>) -> Result<()> {
+        self.alive(seg)?;
         self.ops += 1;
         let (i, at, what) = match op {
             Op::Append => (0, self.plan.fail_append_at, "appending to"),
@@ -146,6 +221,21 @@ impl MemoryStore {
         s.counts = [0; 4];
     }
 
+    /// Fails the next sync (or seal) of any segment with an I/O error. With `lose_data` it is
+    /// an fsyncgate failure ([`FaultPlan::lose_on_sync_failure`]): the unsynced bytes of that
+    /// segment never reach the disk and later syncs succeed. Other planned faults stay.
+    pub fn fail_next_sync(&self, lose_data: bool) {
+        self.fail_sync_in(1, lose_data);
+    }
+
+    /// Like [`fail_next_sync`](Self::fail_next_sync), for the `nth` sync or seal from now
+    /// (1-based; 0 counts as 1).
+    pub fn fail_sync_in(&self, nth: u64, lose_data: bool) {
+        let mut s = self.lock();
+        s.plan.fail_sync_at = Some(s.counts[1] + nth.max(1));
+        s.plan.lose_on_sync_failure = lose_data;
+    }
+
     /// Operations performed so far (appends, syncs, creates, deletes, reads, lists).
     pub fn op_count(&self) -> u64 {
         self.lock().ops
@@ -157,29 +247,57 @@ impl MemoryStore {
     /// (40%), survive up to a random point (30%), or survive up to a random point followed by
     /// a torn stretch of garbage or zeros (30%). Deleted and quarantined segments stay gone;
     /// sealed segments are fully synced.
+    ///
+    /// Bytes an fsyncgate failure dropped read as zeros in the image, synced or not.
     pub fn crash(&self, seed: u64) -> MemoryStore {
+        self.power_loss(seed, power_loss_image)
+    }
+
+    /// The image a power loss would leave now on a disk that writes unsynced pages back out of
+    /// order: each segment becomes [`reordered_power_loss_image`] of itself (4 KiB pages whole,
+    /// lost or torn at 512-byte sectors, a later page kept while an earlier one is lost).
+    /// Otherwise as [`crash`](Self::crash).
+    pub fn crash_reordered(&self, seed: u64) -> MemoryStore {
+        self.power_loss(seed, reordered_power_loss_image)
+    }
+
+    fn power_loss(
+        &self,
+        seed: u64,
+        image: fn(&[u8], usize, &mut SplitMix) -> Vec<u8>,
+    ) -> MemoryStore {
         let s = self.lock();
         let mut rng = SplitMix::new(seed);
-        let mut segs = BTreeMap::new();
-        for (id, seg) in &s.segs {
-            let data = power_loss_image(&seg.data, seg.durable_len, &mut rng);
-            let len = data.len();
-            segs.insert(
-                *id,
-                Seg {
-                    data,
-                    durable_len: len,
-                    sealed: seg.sealed,
-                },
-            );
-        }
-        let image = MemoryStore::new();
+        let segs = s
+            .segs
+            .iter()
+            .map(|(id, seg)| (*id, seg.after_power_loss(&mut rng, image)))
+            .collect();
+        let after = MemoryStore::new();
         {
-            let mut st = image.lock();
+            let mut st = after.lock();
             st.segs = segs;
             st.quarantined = s.quarantined.clone();
         }
-        image
+        after
+    }
+
+    /// The store a new process finds after this one was killed (SIGKILL) while the machine
+    /// stayed up: a new store over the same bytes. Every appended byte is readable, the ones
+    /// not synced are still not synced (a later [`crash`](Self::crash) of the new store can
+    /// lose them), and bytes an fsyncgate failure dropped stay doomed. The old store and its
+    /// writers are dead: every later call through them fails. No fault is planned on the new
+    /// store.
+    pub fn process_crash(&self) -> MemoryStore {
+        let mut s = self.lock();
+        s.dead = true;
+        let after = MemoryStore::new();
+        {
+            let mut st = after.lock();
+            st.segs = s.segs.clone();
+            st.quarantined = s.quarantined.clone();
+        }
+        after
     }
 
     /// All bytes of a segment, synced or not.
@@ -195,6 +313,7 @@ impl MemoryStore {
             Some(seg) => {
                 f(&mut seg.data);
                 seg.durable_len = seg.data.len();
+                seg.lost.clear();
                 true
             }
             None => false,
@@ -203,20 +322,23 @@ impl MemoryStore {
 
     /// Adds a segment with the given bytes, as if found on storage.
     pub fn insert_raw(&self, id: SegmentId, bytes: Vec<u8>) {
-        let len = bytes.len();
-        self.lock().segs.insert(
-            id,
-            Seg {
-                data: bytes,
-                durable_len: len,
-                sealed: false,
-            },
-        );
+        self.lock().segs.insert(id, Seg::new(bytes));
     }
 
     /// Segments moved to quarantine: id, reason, bytes.
     pub fn quarantined(&self) -> Vec<(SegmentId, String, Vec<u8>)> {
         self.lock().quarantined.clone()
+    }
+
+    /// Bytes an fsyncgate failure dropped from write-back (readable, never durable), over all
+    /// segments.
+    pub fn lost_bytes(&self) -> u64 {
+        self.lock()
+            .segs
+            .values()
+            .flat_map(|s| s.lost.iter())
+            .map(|r| r.len() as u64)
+            .sum()
     }
 
     /// Bytes not yet synced, over all segments.
@@ -253,14 +375,7 @@ impl SegmentStore for MemoryStore {
                     });
                 }
             }
-            s.segs.insert(
-                id,
-                Seg {
-                    data: header.to_vec(),
-                    durable_len: header.len(),
-                    sealed: false,
-                },
-            );
+            s.segs.insert(id, Seg::new(header.to_vec()));
         }
         Ok(self.writer(id))
     }
@@ -281,12 +396,17 @@ impl SegmentStore for MemoryStore {
             seg.data.truncate(at);
             seg.durable_len = at;
             seg.sealed = false;
+            for r in &mut seg.lost {
+                r.end = r.end.min(at);
+            }
+            seg.lost.retain(|r| r.start < r.end);
         }
         Ok(self.writer(id))
     }
 
     async fn read(&self, id: SegmentId, range: Range<u64>) -> Result<Bytes> {
         let mut s = self.lock();
+        s.alive(Some(id))?;
         s.ops += 1;
         let seg = s.segs.get(&id).ok_or(Error::NotFound { segment: id })?;
         let len = seg.data.len() as u64;
@@ -297,6 +417,7 @@ impl SegmentStore for MemoryStore {
 
     async fn list(&self) -> Result<Vec<SegmentMeta>> {
         let mut s = self.lock();
+        s.alive(None)?;
         s.ops += 1;
         Ok(s.segs
             .iter()
@@ -378,7 +499,7 @@ impl SegmentWriter for MemoryWriter {
     async fn sync(&self) -> Result<()> {
         let (target, latency) = {
             let mut s = self.store.lock();
-            s.tick(Op::Sync, Some(self.id))?;
+            s.sync_tick(self.id)?;
             let latency = s.plan.sync_latency;
             match s.segs.get(&self.id) {
                 Some(seg) => (seg.data.len(), latency),
@@ -398,7 +519,7 @@ impl SegmentWriter for MemoryWriter {
     async fn seal(&self) -> Result<SegmentMeta> {
         let latency = {
             let mut s = self.store.lock();
-            s.tick(Op::Sync, Some(self.id))?;
+            s.sync_tick(self.id)?;
             s.plan.sync_latency
         };
         if let Some(d) = latency {
@@ -436,31 +557,4 @@ async fn sleep_precisely(d: Duration) {
     if blocking.await.is_err() {
         tokio::time::sleep_until(deadline.into()).await;
     }
-}
-
-/// The bytes a power loss leaves of a file of which the first `durable` bytes were synced:
-/// those survive, and the rest, chosen by `rng`, is lost (40%), survives up to a random point
-/// (30%), or survives up to a random point followed by a torn stretch of garbage or zeros
-/// (30%). [`MemoryStore::crash`] applies it to every segment; a backend's
-/// `StoreFactory::crash` can apply it to its own files.
-pub fn power_loss_image(bytes: &[u8], durable: usize, rng: &mut SplitMix) -> Vec<u8> {
-    let durable = durable.min(bytes.len());
-    let mut image = bytes[..durable].to_vec();
-    let unsynced = &bytes[durable..];
-    if unsynced.is_empty() {
-        return image;
-    }
-    let roll = rng.below(10);
-    if roll >= 4 {
-        let keep = rng.below(unsynced.len() as u64 + 1) as usize;
-        image.extend_from_slice(&unsynced[..keep]);
-        if roll >= 7 && keep < unsynced.len() {
-            let torn = 1 + rng.below((unsynced.len() - keep) as u64) as usize;
-            let zeros = rng.below(2) == 0;
-            for _ in 0..torn {
-                image.push(if zeros { 0 } else { rng.next_u64() as u8 });
-            }
-        }
-    }
-    image
 }

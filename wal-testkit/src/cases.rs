@@ -16,7 +16,14 @@ use crate::support::{collect, collect_until_error, payload};
 use crate::{Outcome, StoreFactory};
 
 pub use crate::crash::crash_exploration;
+pub use crate::durability::{
+    store_create_survives_power_loss, store_delete_survives_power_loss,
+    store_failed_sync_is_covered_or_sticky, store_open_tail_cut_survives_power_loss,
+    store_quarantine_survives_power_loss, store_seal_survives_power_loss,
+    store_sync_survives_power_loss,
+};
 pub use crate::model::model_state_machine;
+pub use crate::sequence::crash_sequence_exploration;
 
 const NO_TAMPER: &str = "backend cannot rewrite raw segment bytes (StoreFactory::tamper)";
 const NO_CRASH: &str = "backend cannot model power loss (StoreFactory::crash)";

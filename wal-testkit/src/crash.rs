@@ -76,7 +76,9 @@ async fn workload<S: SegmentStore>(store: S) -> Issued {
 
 /// Runs the exploration: a crash after every store operation of the workload, each under
 /// several seeds, up to the factory's crash budget. Prints
-/// `crash states explored: N, acknowledged lost: L, phantom: P`.
+/// `power-loss states explored: N, acknowledged lost: L, phantom: P, torn batches: T`
+/// ([`crash_sequence_exploration`](crate::sequence::crash_sequence_exploration) prints the
+/// wider model's `crash states explored` line).
 pub async fn crash_exploration<F: StoreFactory>(f: Arc<F>) -> Outcome {
     {
         let (g, s) = f.build().await;
@@ -163,7 +165,7 @@ pub async fn crash_exploration<F: StoreFactory>(f: Arc<F>) -> Outcome {
         }
     }
     println!(
-        "crash states explored: {states}, acknowledged lost: {lost}, phantom: {phantom}, torn batches: {torn_batches}"
+        "power-loss states explored: {states}, acknowledged lost: {lost}, phantom: {phantom}, torn batches: {torn_batches}"
     );
     assert!(
         states as usize >= budget.min(1000),

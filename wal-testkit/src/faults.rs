@@ -29,6 +29,9 @@ struct FaultState {
     appended: u64,
     capacity: Option<u64>,
     sync_delay: Option<Duration>,
+    sync_delay_after: Option<Duration>,
+    /// Every mutating operation, when tracing.
+    trace: Option<Vec<String>>,
 }
 
 impl Faults {
@@ -59,14 +62,43 @@ impl Faults {
         self.lock().sync_delay = Some(d);
     }
 
+    /// Makes every sync and seal return `d` after the wrapped store answered, whatever the
+    /// answer (a failing fsync takes its time too): widens the window in which another sync
+    /// or seal of the same writer runs while a failure is on its way.
+    pub fn sync_delay_after(&self, d: Duration) {
+        self.lock().sync_delay_after = Some(d);
+    }
+
+    /// Starts recording every mutating operation (see [`trace`](Self::trace)).
+    pub fn record_trace(&self) {
+        self.lock().trace.get_or_insert_with(Vec::new);
+    }
+
+    /// The operations recorded since [`record_trace`](Self::record_trace), numbered as
+    /// [`halt_after`](Self::halt_after) counts them; refused ones are marked.
+    pub fn trace(&self) -> Vec<String> {
+        self.lock().trace.clone().unwrap_or_default()
+    }
+
     /// Mutating operations seen so far.
     pub fn ops(&self) -> u64 {
         self.lock().ops
     }
 
+    /// Syncs and seals that got past the halt so far.
+    pub fn syncs(&self) -> u64 {
+        self.lock().syncs
+    }
+
     fn op(&self, what: &'static str, seg: Option<SegmentId>) -> Result<()> {
         let mut s = self.lock();
         s.ops += 1;
+        let (n, halted) = (s.ops, s.halt_after.is_some_and(|h| s.ops > h));
+        if let Some(t) = s.trace.as_mut() {
+            let seg = seg.map_or(String::new(), |id| format!(" segment {id}"));
+            let mark = if halted { " (refused: halted)" } else { "" };
+            t.push(format!("{n}: {what}{seg}{mark}"));
+        }
         if let Some(h) = s.halt_after {
             if s.ops > h {
                 return Err(Error::io(
@@ -79,8 +111,8 @@ impl Faults {
         Ok(())
     }
 
-    fn sync_op(&self, seg: SegmentId) -> Result<Option<Duration>> {
-        self.op("syncing", Some(seg))?;
+    fn sync_op(&self, seg: SegmentId, what: &'static str) -> Result<Option<Duration>> {
+        self.op(what, Some(seg))?;
         let mut s = self.lock();
         s.syncs += 1;
         if s.fail_sync_at == Some(s.syncs) {
@@ -91,6 +123,13 @@ impl Faults {
             ));
         }
         Ok(s.sync_delay)
+    }
+
+    async fn after_sync(&self) {
+        let d = self.lock().sync_delay_after;
+        if let Some(d) = d {
+            tokio::time::sleep(d).await;
+        }
     }
 
     fn append_op(&self, seg: SegmentId, len: usize) -> Result<()> {
@@ -211,16 +250,20 @@ impl SegmentWriter for FaultyWriter {
     }
 
     async fn sync(&self) -> Result<()> {
-        if let Some(d) = self.faults.sync_op(self.id())? {
+        if let Some(d) = self.faults.sync_op(self.id(), "syncing")? {
             tokio::time::sleep(d).await;
         }
-        self.inner.sync().await
+        let r = self.inner.sync().await;
+        self.faults.after_sync().await;
+        r
     }
 
     async fn seal(&self) -> Result<SegmentMeta> {
-        if let Some(d) = self.faults.sync_op(self.id())? {
+        if let Some(d) = self.faults.sync_op(self.id(), "sealing")? {
             tokio::time::sleep(d).await;
         }
-        self.inner.seal().await
+        let r = self.inner.seal().await;
+        self.faults.after_sync().await;
+        r
     }
 }

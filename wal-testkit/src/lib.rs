@@ -5,6 +5,13 @@
 //! reaches every backend at once. A case the backend cannot run (no crash images, no way to
 //! tamper with bytes) prints `skipped: <reason>` and passes without checking anything else.
 //!
+//! The crash cases are as wide as the backend's [`StoreFactory`] lets them be: power loss
+//! ([`StoreFactory::crash`]), out-of-order page write-back ([`StoreFactory::crash_reordered`]),
+//! process crash ([`StoreFactory::process_crash`]) and fsyncgate failures
+//! ([`StoreFactory::fsyncgate`]) combine into the sequences of [`sequence`]. The kit is itself
+//! tested: [`broken`] wraps any backend in stores that each break one promise of the contract,
+//! and every one of them must fail at least one case.
+//!
 //! ```ignore
 //! // tests/conformance.rs of a backend crate
 //! struct Factory;
@@ -23,10 +30,13 @@
 // The kit reports failures by panicking, as tests do.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod broken;
 pub mod cases;
 pub mod crash;
+mod durability;
 pub mod faults;
 pub mod model;
+pub mod sequence;
 mod support;
 
 use std::future::Future;
@@ -58,6 +68,13 @@ pub enum Outcome {
 ///   calls see that image.
 /// - `tamper` rewrites the raw bytes of a segment in place (to corrupt or tear it), or returns
 ///   `false` if the backend cannot.
+/// - `process_crash` returns a store over what a new process finds after the old one was
+///   killed (SIGKILL) while the machine stayed up: every byte whose append returned is
+///   readable, unsynced bytes are still unsynced (a later `crash` may lose them).
+/// - `crash_reordered` is `crash` on a disk that writes unsynced pages back out of order and
+///   tears sectors, or `None`.
+/// - `fsyncgate` and `fail_next_sync` arm a failure of a future sync inside the backend;
+///   they return `false` when the backend cannot inject one (the cases that need it skip).
 #[async_trait]
 pub trait StoreFactory: Send + Sync + 'static {
     /// The store under test.
@@ -88,9 +105,61 @@ pub trait StoreFactory: Send + Sync + 'static {
         false
     }
 
+    /// The store a new process finds after a process crash (SIGKILL, the machine stays up).
+    ///
+    /// The kit has dropped every log on the old store, but the old writers may not have run
+    /// any clean-up. Unsynced bytes stay readable and unsynced: a later [`crash`](Self::crash)
+    /// may still lose them. The default is [`reopen`](Self::reopen), right for backends whose
+    /// appended bytes outlive the process (a file system's page cache) and for those whose
+    /// unsynced bytes live only in the writer's memory (they die with the process either way).
+    async fn process_crash(&self, guard: &Self::Guard) -> Option<Self::Store> {
+        Some(self.reopen(guard).await)
+    }
+
+    /// Whether appended but unsynced bytes outlive a process crash on this backend (a file
+    /// system's page cache keeps them; an object store's writer buffers them in memory). When
+    /// `true`, the crash sequences also demand that every record whose append returned
+    /// survives a [`process_crash`](Self::process_crash). Defaults to `false`.
+    fn unsynced_survive_process_crash(&self) -> bool {
+        false
+    }
+
+    /// Like [`crash`](Self::crash), on a disk that persists unsynced bytes out of order: whole
+    /// 4 KiB pages in any order, torn at 512-byte sectors (see
+    /// `wal_memory::reordered_power_loss_image`). `None` (the default) when the backend cannot
+    /// model it; the exploration then uses `crash`.
+    async fn crash_reordered(&self, guard: &Self::Guard, seed: u64) -> Option<Self::Store> {
+        let _ = (guard, seed);
+        None
+    }
+
+    /// Arms an fsyncgate failure: the `nth` sync or seal from now (1-based) fails, and the
+    /// unsynced bytes it covered never reach the disk (they stay readable; a power loss image
+    /// has zeros in their place), while later syncs succeed, as Linux reports a write-back
+    /// error once. Models the raw disk under a backend, so the engine, not the store, must
+    /// keep from acknowledging those bytes. `false` (the default) when the backend cannot.
+    async fn fsyncgate(&self, guard: &Self::Guard, nth: u64) -> bool {
+        let _ = (guard, nth);
+        false
+    }
+
+    /// Makes the next sync or seal of the store fail the way the backend's own I/O failures
+    /// do. The store contract then applies: a later sync that returns `Ok` covers every byte
+    /// the failed one did. `false` (the default) when the backend cannot inject a failure.
+    async fn fail_next_sync(&self, guard: &Self::Guard) -> bool {
+        let _ = guard;
+        false
+    }
+
     /// Crash states the exploration case may visit (keep slow backends' CI time bounded).
     fn crash_budget(&self) -> usize {
         1200
+    }
+
+    /// Distinct crash states [`cases::crash_sequence_exploration`] aims for (it stops earlier
+    /// when the workload has no more). Defaults to [`crash_budget`](Self::crash_budget).
+    fn sequence_budget(&self) -> usize {
+        self.crash_budget()
     }
 
     /// Cases the model-based test runs (proptest cases).
@@ -119,12 +188,22 @@ where
 
 /// Emits one `#[test]` per conformance case for a factory expression.
 ///
-/// The one list of cases lives here, so every backend runs every case.
+/// The one list of cases lives in this crate (see [`all_cases`]), so every backend runs every
+/// case.
 #[macro_export]
 macro_rules! conformance_tests {
     ($factory:expr) => {
-        $crate::__conformance_cases!(
-            $factory;
+        $crate::__with_cases!(__conformance_cases!($factory));
+    };
+}
+
+/// Implementation detail: the one list of cases, handed to another macro of this crate.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_cases {
+    ($m:ident!($($pre:tt)*)) => {
+        $crate::$m! {
+            $($pre)*;
             store_create_then_list,
             store_create_existing_fails,
             store_append_is_readable,
@@ -172,10 +251,46 @@ macro_rules! conformance_tests {
             wal_recovery_is_idempotent,
             wal_incomplete_segment_creation_is_removed,
             wal_typed_records_round_trip,
+            store_create_survives_power_loss,
+            store_delete_survives_power_loss,
+            store_quarantine_survives_power_loss,
+            store_sync_survives_power_loss,
+            store_seal_survives_power_loss,
+            store_open_tail_cut_survives_power_loss,
+            store_failed_sync_is_covered_or_sticky,
             crash_exploration,
+            crash_sequence_exploration,
             model_state_machine,
-        );
+        }
     };
+}
+
+/// Implementation detail of [`all_cases`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __case_table {
+    ($f:ident; $($name:ident),* $(,)?) => {
+        vec![$(
+            $crate::Case::<$f> {
+                name: stringify!($name),
+                run: |f| Box::pin($crate::cases::$name(f)),
+            },
+        )*]
+    };
+}
+
+/// One conformance case as a value: its name and how to run it.
+pub struct Case<F> {
+    /// The case's name (its test name in [`conformance_tests!`]).
+    pub name: &'static str,
+    /// Runs the case.
+    pub run: fn(Arc<F>) -> futures::future::BoxFuture<'static, Outcome>,
+}
+
+/// Every case [`conformance_tests!`] makes a test of, in the same order, for running them by
+/// hand (as the broken-backend check does with [`broken::check_case`]).
+pub fn all_cases<F: StoreFactory>() -> Vec<Case<F>> {
+    __with_cases!(__case_table!(F))
 }
 
 /// Implementation detail of [`conformance_tests!`].
