@@ -42,7 +42,9 @@ pub struct Record {
 }
 
 /// The LSNs an atomic batch received: `first..=last`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// It serializes (serde) as a struct of two LSNs (`first`, `last`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LsnRange {
     /// LSN of the first record.
     pub first: Lsn,
