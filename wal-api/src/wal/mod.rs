@@ -1,6 +1,7 @@
 //! The log engine [`Wal`]: append, group commit, watermarks, rotation, close.
 
 mod durability;
+mod position;
 mod read;
 mod recovery;
 mod stats;

@@ -312,7 +312,7 @@ async fn finish<S: SegmentStore>(
                         .chain(report.removed_incomplete.iter())
                         .max()
                         .map_or(SegmentId(1), |m| m.next()),
-                    Lsn::FIRST,
+                    opts.first_lsn,
                 ),
             };
             let h = new_header(opts, id, base);
