@@ -37,6 +37,7 @@ pub mod policy;
 mod scan;
 pub mod segment;
 pub mod store;
+pub mod typed;
 mod wal;
 
 #[cfg(feature = "bincode")]
@@ -51,6 +52,7 @@ pub use policy::{
     Ack, Adaptive, FixedDelay, Gather, GroupCommit, Interval, Never, PendingBatch, PerWrite,
     SyncPolicy,
 };
+pub use typed::{TypedStream, TypedWal};
 pub use store::{Capabilities, SegmentMeta, SegmentStore, SegmentStoreExt, SegmentWriter};
 pub use wal::{
     LsnRange, Record, RecordStream, RecoveryReport, SegmentInfo, Ticket, Wal, WalStats, Watermark,
