@@ -52,8 +52,8 @@ pub use policy::{
     Ack, Adaptive, FixedDelay, Gather, GroupCommit, Interval, Never, PendingBatch, PerWrite,
     SyncPolicy,
 };
-pub use typed::{TypedStream, TypedWal};
 pub use store::{Capabilities, SegmentMeta, SegmentStore, SegmentStoreExt, SegmentWriter};
+pub use typed::{TypedStream, TypedWal};
 pub use wal::{
     LsnRange, Record, RecordStream, RecoveryReport, SegmentInfo, Ticket, Wal, WalStats, Watermark,
 };

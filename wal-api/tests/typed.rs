@@ -46,7 +46,9 @@ async fn typed_values_round_trip_through_every_reader() {
     assert_eq!(read, want);
 
     let mut replayed = Vec::new();
-    let n = log.replay(Lsn(2)..=Lsn(3), |l, v| replayed.push((l, v))).await;
+    let n = log
+        .replay(Lsn(2)..=Lsn(3), |l, v| replayed.push((l, v)))
+        .await;
     assert_eq!(n.unwrap(), 2);
     assert_eq!(replayed, want[1..3]);
 

@@ -172,6 +172,11 @@ macro_rules! conformance_tests {
             wal_recovery_is_idempotent,
             wal_incomplete_segment_creation_is_removed,
             wal_typed_records_round_trip,
+            wal_typed_view_round_trips,
+            wal_first_lsn_starts_an_empty_log,
+            wal_get_and_last_follow_the_log,
+            wal_reset_restarts_at_the_chosen_lsn,
+            wal_reset_crash_at_every_op_is_old_or_new,
             crash_exploration,
             model_state_machine,
         );

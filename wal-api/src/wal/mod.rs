@@ -4,6 +4,7 @@ mod durability;
 mod position;
 mod read;
 mod recovery;
+mod reset;
 mod stats;
 mod truncate;
 

@@ -3,7 +3,11 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::format::{new_salt, Layout, SegmentHeader, Trailer, SEGMENT_HEADER_LEN, TRAILER_LEN};
+use crate::format::meta::{decode_reset, RESET_FRAME_LEN};
+use crate::format::{
+    decode_frame, new_salt, FrameKind, Layout, SegmentHeader, Trailer, SEGMENT_HEADER_LEN,
+    TRAILER_LEN,
+};
 use crate::lsn::{Lsn, SegmentId};
 use crate::options::{RecoveryMode, WalOptions};
 use crate::scan::{body_crc, scan_segment, Damage, Problem, Window};
@@ -20,6 +24,8 @@ pub struct RecoveryReport {
     pub quarantined: Vec<SegmentId>,
     /// Segments removed because their creation never completed (no valid header, no data).
     pub removed_incomplete: Vec<SegmentId>,
+    /// Segments removed to finish a [`Wal::reset`](crate::Wal::reset) a crash interrupted.
+    pub removed_reset: Vec<SegmentId>,
     /// Frames skipped in [`RecoveryMode::SkipCorrupted`]: segment, offset, resume offset.
     pub skipped: Vec<(SegmentId, u64, u64)>,
     /// LSN of the last record after recovery.
@@ -67,6 +73,8 @@ struct Found {
     /// Stretches of bad frames stepped over in [`RecoveryMode::SkipCorrupted`]: (offset,
     /// resume offset).
     skipped: Vec<(u64, u64)>,
+    /// A sealed segment whose last frame is a reset intent: the LSN the log restarts at.
+    reset: Option<Lsn>,
 }
 
 enum Verdict {
@@ -103,9 +111,15 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
     let n = metas.len();
     for (i, &m) in metas.iter().enumerate() {
         let is_last = i + 1 == n;
-        let expected = segs.last().map(|f| (f.last_lsn.next(), f.info.id));
+        // After a reset intent the next segment starts at the reset LSN.
+        let expected = segs
+            .last()
+            .map(|f| (f.reset.unwrap_or(f.last_lsn.next()), f.info.id));
         match check_segment(store, m, full, is_last, expected, mode).await? {
             Verdict::Good(mut f) => {
+                if f.info.sealed {
+                    f.reset = reset_intent(store, &f).await?;
+                }
                 report
                     .skipped
                     .extend(f.skipped.iter().map(|&(at, to)| (m.id, at, to)));
@@ -203,6 +217,17 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
         }
     }
 
+    // A reset decided before the crash: everything up to the segment holding its intent is
+    // discarded and the log continues at the reset LSN. Those segments are deleted (oldest
+    // first) only once the segment at the reset LSN exists, so a crash here leaves the
+    // intent for the next open.
+    let mut reset_to = None;
+    let mut discarded = Vec::new();
+    if let Some(k) = segs.iter().rposition(|f| f.reset.is_some()) {
+        reset_to = segs[k].reset.filter(|_| k + 1 == segs.len());
+        discarded = segs.drain(..=k).map(|f| f.info.id).collect();
+        report.removed_reset.clone_from(&discarded);
+    }
     let infos = segs_to_info(&segs);
     let tail = match tail_open {
         Some((h, cut, torn)) => {
@@ -228,7 +253,34 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
         }
         None => None,
     };
-    finish(store, opts, infos, tail, report).await
+    let recovered = finish(store, opts, infos, tail, reset_to, report).await?;
+    for id in discarded {
+        store.delete(id).await?;
+    }
+    Ok(recovered)
+}
+
+/// The LSN a sealed segment's reset intent restarts the log at: its last frame before the
+/// trailer is a reset meta frame, in place (see [`Wal::reset`](crate::Wal::reset)).
+async fn reset_intent<S: SegmentStore>(store: &S, f: &Found) -> Result<Option<Lsn>> {
+    let body = f.info.len.saturating_sub(TRAILER_LEN as u64);
+    let Some(at) = body.checked_sub(RESET_FRAME_LEN as u64) else {
+        return Ok(None);
+    };
+    if at < SEGMENT_HEADER_LEN as u64 {
+        return Ok(None);
+    }
+    let bytes = store.read(f.info.id, at..body).await?;
+    Ok(match decode_frame(&bytes, f.info.layout) {
+        Ok(fr)
+            if fr.kind == FrameKind::Meta
+                && fr.len() == RESET_FRAME_LEN
+                && fr.lsn == f.last_lsn.next() =>
+        {
+            decode_reset(fr.payload)
+        }
+        _ => None,
+    })
 }
 
 /// Seals a last segment in which [`RecoveryMode::SkipCorrupted`] stepped over bad frames,
@@ -295,6 +347,7 @@ async fn finish<S: SegmentStore>(
     opts: &WalOptions,
     mut segs: Vec<SegInfo>,
     tail: Option<Tail>,
+    reset_to: Option<Lsn>,
     mut report: RecoveryReport,
 ) -> Result<Recovered> {
     let tail = match tail {
@@ -310,9 +363,11 @@ async fn finish<S: SegmentStore>(
                         .quarantined
                         .iter()
                         .chain(report.removed_incomplete.iter())
+                        .chain(report.removed_reset.iter())
                         .max()
                         .map_or(SegmentId(1), |m| m.next()),
-                    opts.first_lsn,
+                    // A reset whose new segment was never created starts it now.
+                    reset_to.unwrap_or(opts.first_lsn),
                 ),
             };
             let h = new_header(opts, id, base);
@@ -436,6 +491,7 @@ async fn check_segment<S: SegmentStore>(
                     records: t.records,
                     body_crc: Some(t.body_crc),
                     skipped: Vec::new(),
+                    reset: None,
                 }));
             }
         }
@@ -458,6 +514,7 @@ async fn check_segment<S: SegmentStore>(
         // Only the tail needs it (to seal later); the engine computes it when it seals.
         body_crc: None,
         skipped: scan.skipped.clone(),
+        reset: None,
     };
     // A sealed segment ends with its trailer (the scan allows zeros after it).
     let sealed_len = scan.end + TRAILER_LEN as u64;
