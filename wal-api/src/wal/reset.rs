@@ -37,7 +37,7 @@ impl<S: SegmentStore> Wal<S> {
     /// Discards every record and restarts the log so that the next record takes `next`
     /// (for Raft: after installing a snapshot at index `N`, `reset(N + 1)`). Durable when it
     /// returns: no crash brings a discarded record back, and a crash before it returns leaves
-    /// either the old log or the reset one (see the module docs of the engine's reset).
+    /// either the old log or the reset one (the steps are in `docs/FORMAT.md`, "Meta payload").
     ///
     /// `next` may be above or below the current end. Afterwards [`first_lsn`](Self::first_lsn)
     /// is `next`, readers of older LSNs get [`Error::Trimmed`], live readers and waiters on
