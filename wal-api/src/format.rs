@@ -6,6 +6,8 @@
 
 use crate::lsn::{Lsn, SegmentId};
 
+pub mod meta;
+
 /// Magic bytes opening every segment.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"RSWALSEG";
 /// Format version written by this crate.

@@ -37,6 +37,7 @@ pub mod policy;
 mod scan;
 pub mod segment;
 pub mod store;
+pub mod typed;
 mod wal;
 
 #[cfg(feature = "bincode")]
@@ -52,6 +53,7 @@ pub use policy::{
     SyncPolicy,
 };
 pub use store::{Capabilities, SegmentMeta, SegmentStore, SegmentStoreExt, SegmentWriter};
+pub use typed::{TypedStream, TypedWal};
 pub use wal::{
     LsnRange, Record, RecordStream, RecoveryReport, SegmentInfo, Ticket, Wal, WalStats, Watermark,
     LATENCY_BUCKETS,

@@ -2,11 +2,19 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// A log sequence number.
 ///
 /// LSNs are dense and strictly increasing from 1; `Lsn::NONE` (0) means "no record".
 /// Every frame on disk carries the LSN of its first record.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+///
+/// It serializes (serde) as its bare `u64`, so an engine can keep LSNs in its own snapshots
+/// and metadata.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
 pub struct Lsn(pub u64);
 
 impl Lsn {
@@ -92,5 +100,18 @@ mod tests {
         assert_eq!(SegmentId::parse_padded("0000000000000000004x"), None);
         assert_eq!(SegmentId::parse_padded("+0000000000000000042"), None);
         assert_eq!(SegmentId::parse_padded("99999999999999999999"), None);
+    }
+
+    #[cfg(feature = "bincode")]
+    #[test]
+    fn lsn_serializes_as_its_bare_number() {
+        use crate::codec::{BincodeCodec, Codec};
+        let mut as_lsn = Vec::new();
+        BincodeCodec.encode(&Lsn(300), &mut as_lsn).unwrap();
+        let mut as_u64 = Vec::new();
+        BincodeCodec.encode(&300u64, &mut as_u64).unwrap();
+        assert_eq!(as_lsn, as_u64);
+        let back: Lsn = BincodeCodec.decode(&as_lsn).unwrap();
+        assert_eq!(back, Lsn(300));
     }
 }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::lsn::Lsn;
 use crate::policy::{GroupCommit, SyncPolicy};
 
 /// What recovery does with bytes that fail their checks.
@@ -66,6 +67,9 @@ pub struct WalOptions {
     /// Decides which segments prefix truncation may delete (an archiver plugs in here);
     /// `None` lets it delete any sealed segment.
     pub retention: Option<Arc<dyn RetentionGate>>,
+    /// The LSN the first record of a new log takes (default [`Lsn::FIRST`]). Used only when
+    /// the store holds no log yet; a log that exists continues where it ends.
+    pub first_lsn: Lsn,
 }
 
 /// Tells the log which sealed segments may leave local storage, and which have a copy that
@@ -100,6 +104,7 @@ impl Default for WalOptions {
             write_behind: Some(8 << 20),
             verify_on_open: false,
             retention: None,
+            first_lsn: Lsn::FIRST,
         }
     }
 }
@@ -182,6 +187,33 @@ impl WalOptions {
         self
     }
 
+    /// Starts a new log at `lsn` instead of 1: the first record appended to an empty store
+    /// takes `lsn` (for an engine that restores a snapshot taken at `lsn - 1` into a fresh
+    /// log). It has no effect on a store that already holds a log. Must not be 0.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use wal_api::{Lsn, Wal, WalOptions};
+    /// use wal_memory::MemoryStore;
+    ///
+    /// let store = MemoryStore::new();
+    /// let wal = Wal::open(store.clone(), WalOptions::default().first_lsn(Lsn(101))).await?;
+    /// assert_eq!(wal.append(b"entry 101").await?, Lsn(101));
+    /// assert_eq!(wal.first_lsn(), Lsn(101));
+    /// wal.close().await?;
+    ///
+    /// // The log exists now: reopening continues it, whatever `first_lsn` says.
+    /// let wal = Wal::open(store, WalOptions::default().first_lsn(Lsn(7))).await?;
+    /// assert_eq!(wal.append(b"entry 102").await?, Lsn(102));
+    /// # Ok::<(), wal_api::Error>(())
+    /// # }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn first_lsn(mut self, lsn: Lsn) -> Self {
+        self.first_lsn = lsn;
+        self
+    }
+
     pub(crate) fn validate(&self) -> crate::Result<()> {
         let min = (crate::format::SEGMENT_HEADER_LEN + crate::format::TRAILER_LEN) as u64;
         if self.segment_size <= min {
@@ -217,6 +249,13 @@ impl WalOptions {
         if self.write_buffer > MAX_BUFFER {
             return Err(crate::Error::InvalidArgument(format!(
                 "write_buffer must be at most {MAX_BUFFER} bytes"
+            )));
+        }
+        if self.first_lsn.is_none() || self.first_lsn.0 == u64::MAX {
+            return Err(crate::Error::InvalidArgument(format!(
+                "first_lsn must be between 1 and {} (got {})",
+                u64::MAX - 1,
+                self.first_lsn
             )));
         }
         if self.write_behind == Some(0) {

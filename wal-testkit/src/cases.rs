@@ -24,6 +24,13 @@ pub use crate::durability::{
 };
 pub use crate::model::model_state_machine;
 pub use crate::sequence::crash_sequence_exploration;
+pub use positioning::{
+    wal_first_lsn_starts_an_empty_log, wal_get_and_last_follow_the_log,
+    wal_reset_crash_at_every_op_is_old_or_new, wal_reset_restarts_at_the_chosen_lsn,
+    wal_typed_view_round_trips,
+};
+
+mod positioning;
 
 const NO_TAMPER: &str = "backend cannot rewrite raw segment bytes (StoreFactory::tamper)";
 const NO_CRASH: &str = "backend cannot model power loss (StoreFactory::crash)";

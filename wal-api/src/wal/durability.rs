@@ -287,6 +287,30 @@ impl Durability {
         });
     }
 
+    /// A reset ([`Wal::reset`](crate::Wal::reset)): every record after `discarded_after` is
+    /// gone (waiters on them get `Truncated`, like after a suffix truncation) and the log
+    /// restarts at `next`, so everything before `next` counts as durable.
+    pub(crate) async fn restart(&self, discarded_after: Lsn, next: Lsn, written_bytes: u64) {
+        let _io = self.io.lock().await;
+        let era = self.era.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut cuts) = self.cuts.lock() {
+            cuts.push(Cut {
+                era,
+                lsn: discarded_after,
+            });
+        }
+        self.durable.store(next.prev().0, Ordering::SeqCst);
+        self.durable_bytes
+            .fetch_max(written_bytes, Ordering::SeqCst);
+        let durable = self.durable();
+        self.tx.send_modify(|w| {
+            *w = Watermark {
+                truncations: era + 1,
+                lsn: durable,
+            }
+        });
+    }
+
     /// The lowest LSN a truncation after era `era` cut to, if any.
     pub(crate) fn cut_since(&self, era: u64) -> Option<Lsn> {
         if self.era() == era {

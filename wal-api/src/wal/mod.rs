@@ -1,8 +1,10 @@
 //! The log engine [`Wal`]: append, group commit, watermarks, rotation, close.
 
 mod durability;
+mod position;
 mod read;
 mod recovery;
+mod reset;
 mod stats;
 mod truncate;
 
@@ -42,7 +44,9 @@ pub struct Record {
 }
 
 /// The LSNs an atomic batch received: `first..=last`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// It serializes (serde) as a struct of two LSNs (`first`, `last`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LsnRange {
     /// LSN of the first record.
     pub first: Lsn,

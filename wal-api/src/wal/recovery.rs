@@ -3,7 +3,11 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::format::{new_salt, Layout, SegmentHeader, Trailer, SEGMENT_HEADER_LEN, TRAILER_LEN};
+use crate::format::meta::{decode_reset, RESET_FRAME_LEN};
+use crate::format::{
+    decode_frame, new_salt, FrameKind, Layout, SegmentHeader, Trailer, SEGMENT_HEADER_LEN,
+    TRAILER_LEN,
+};
 use crate::lsn::{Lsn, SegmentId};
 use crate::options::{RecoveryMode, WalOptions};
 use crate::scan::{body_crc, scan_segment, Damage, Problem, Window};
@@ -20,6 +24,8 @@ pub struct RecoveryReport {
     pub quarantined: Vec<SegmentId>,
     /// Segments removed because their creation never completed (no valid header, no data).
     pub removed_incomplete: Vec<SegmentId>,
+    /// Segments removed to finish a [`Wal::reset`](crate::Wal::reset) a crash interrupted.
+    pub removed_reset: Vec<SegmentId>,
     /// Frames skipped in [`RecoveryMode::SkipCorrupted`]: segment, offset, resume offset.
     pub skipped: Vec<(SegmentId, u64, u64)>,
     /// LSN of the last record after recovery.
@@ -67,6 +73,10 @@ struct Found {
     /// Stretches of bad frames stepped over in [`RecoveryMode::SkipCorrupted`]: (offset,
     /// resume offset).
     skipped: Vec<(u64, u64)>,
+    /// A sealed segment whose last frame is a reset intent: the LSN the log restarts at.
+    reset: Option<Lsn>,
+    /// Whether `reset` was already looked for (the trailer-only check reads both at once).
+    reset_checked: bool,
 }
 
 enum Verdict {
@@ -131,9 +141,15 @@ async fn recover_log<S: SegmentStore>(store: &S, opts: &WalOptions) -> Result<Re
     let n = metas.len();
     for (i, &m) in metas.iter().enumerate() {
         let is_last = i + 1 == n;
-        let expected = segs.last().map(|f| (f.last_lsn.next(), f.info.id));
+        // After a reset intent the next segment starts at the reset LSN.
+        let expected = segs
+            .last()
+            .map(|f| (f.reset.unwrap_or(f.last_lsn.next()), f.info.id));
         match check_segment(store, m, full, is_last, expected, mode).await? {
             Verdict::Good(mut f) => {
+                if f.info.sealed && !f.reset_checked {
+                    f.reset = reset_intent(store, &f).await?;
+                }
                 report
                     .skipped
                     .extend(f.skipped.iter().map(|&(at, to)| (m.id, at, to)));
@@ -247,6 +263,17 @@ async fn recover_log<S: SegmentStore>(store: &S, opts: &WalOptions) -> Result<Re
         }
     }
 
+    // A reset decided before the crash: everything up to the segment holding its intent is
+    // discarded and the log continues at the reset LSN. Those segments are deleted (oldest
+    // first) only once the segment at the reset LSN exists, so a crash here leaves the
+    // intent for the next open.
+    let mut reset_to = None;
+    let mut discarded = Vec::new();
+    if let Some(k) = segs.iter().rposition(|f| f.reset.is_some()) {
+        reset_to = segs[k].reset.filter(|_| k + 1 == segs.len());
+        discarded = segs.drain(..=k).map(|f| f.info.id).collect();
+        report.removed_reset.clone_from(&discarded);
+    }
     let infos = segs_to_info(&segs);
     let tail = match tail_open {
         Some((h, cut, torn)) => {
@@ -272,7 +299,40 @@ async fn recover_log<S: SegmentStore>(store: &S, opts: &WalOptions) -> Result<Re
         }
         None => None,
     };
-    finish(store, opts, infos, tail, report).await
+    let recovered = finish(store, opts, infos, tail, reset_to, report).await?;
+    for id in discarded {
+        store.delete(id).await?;
+    }
+    Ok(recovered)
+}
+
+/// The LSN a sealed segment's reset intent restarts the log at: its last frame before the
+/// trailer is a reset meta frame, in place (see [`Wal::reset`](crate::Wal::reset)).
+async fn reset_intent<S: SegmentStore>(store: &S, f: &Found) -> Result<Option<Lsn>> {
+    let body = f.info.len.saturating_sub(TRAILER_LEN as u64);
+    let Some(at) = body.checked_sub(RESET_FRAME_LEN as u64) else {
+        return Ok(None);
+    };
+    if at < SEGMENT_HEADER_LEN as u64 {
+        return Ok(None);
+    }
+    let bytes = store.read(f.info.id, at..body).await?;
+    Ok(reset_in(&bytes, f.info.layout, f.last_lsn))
+}
+
+/// The reset LSN if `bytes` (the frame right before a trailer closing at `last`) is an
+/// in-place reset intent.
+fn reset_in(bytes: &[u8], layout: crate::format::Layout, last: Lsn) -> Option<Lsn> {
+    match decode_frame(bytes, layout) {
+        Ok(fr)
+            if fr.kind == FrameKind::Meta
+                && fr.len() == RESET_FRAME_LEN
+                && fr.lsn == last.next() =>
+        {
+            decode_reset(fr.payload)
+        }
+        _ => None,
+    }
 }
 
 /// Seals a last segment in which [`RecoveryMode::SkipCorrupted`] stepped over bad frames,
@@ -340,6 +400,7 @@ async fn finish<S: SegmentStore>(
     opts: &WalOptions,
     mut segs: Vec<SegInfo>,
     tail: Option<Tail>,
+    reset_to: Option<Lsn>,
     mut report: RecoveryReport,
 ) -> Result<Recovered> {
     let tail = match tail {
@@ -355,9 +416,11 @@ async fn finish<S: SegmentStore>(
                         .quarantined
                         .iter()
                         .chain(report.removed_incomplete.iter())
+                        .chain(report.removed_reset.iter())
                         .max()
                         .map_or(SegmentId(1), |m| m.next()),
-                    Lsn::FIRST,
+                    // A reset whose new segment was never created starts it now.
+                    reset_to.unwrap_or(opts.first_lsn),
                 ),
             };
             let h = new_header(opts, id, base);
@@ -466,16 +529,26 @@ async fn check_segment<S: SegmentStore>(
         // exactly the bytes before it, and its record count ends at its last LSN. Anything
         // else (no trailer, a torn or inconsistent one) is scanned below, which finds where
         // the segment ends or what is wrong with it.
-        let trailer = if m.len >= (SEGMENT_HEADER_LEN + TRAILER_LEN) as u64 {
-            let t = store.read(m.id, m.len - TRAILER_LEN as u64..m.len).await?;
-            Trailer::decode(&t, header.salt)
+        // One read for the trailer and the frame before it (a possible reset intent).
+        let (trailer, before) = if m.len >= (SEGMENT_HEADER_LEN + TRAILER_LEN) as u64 {
+            let from = (m.len - TRAILER_LEN as u64)
+                .saturating_sub(RESET_FRAME_LEN as u64)
+                .max(SEGMENT_HEADER_LEN as u64);
+            let b = store.read(m.id, from..m.len).await?;
+            let split = b.len().saturating_sub(TRAILER_LEN);
+            (Trailer::decode(&b[split..], header.salt), b.slice(..split))
         } else {
-            None
+            (None, bytes::Bytes::new())
         };
         if let Some(t) = trailer {
             let agrees = t.body_len.checked_add(TRAILER_LEN as u64) == Some(m.len)
                 && t.last_lsn.0.checked_add(1) == header.base.0.checked_add(t.records);
             if agrees {
+                let reset = if before.len() == RESET_FRAME_LEN {
+                    reset_in(&before, layout, t.last_lsn)
+                } else {
+                    None
+                };
                 return Ok(Verdict::Good(Found {
                     header,
                     info: info(m.len, true),
@@ -483,6 +556,8 @@ async fn check_segment<S: SegmentStore>(
                     records: t.records,
                     body_crc: Some(t.body_crc),
                     skipped: Vec::new(),
+                    reset,
+                    reset_checked: true,
                 }));
             }
         }
@@ -505,6 +580,8 @@ async fn check_segment<S: SegmentStore>(
         // Only the tail needs it (to seal later); the engine computes it when it seals.
         body_crc: None,
         skipped: scan.skipped.clone(),
+        reset: None,
+        reset_checked: false,
     };
     // A sealed segment ends with its trailer (the scan allows zeros after it).
     let sealed_len = scan.end + TRAILER_LEN as u64;

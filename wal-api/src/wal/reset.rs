@@ -1,0 +1,159 @@
+//! Restarting the log at a chosen LSN ([`Wal::reset`]): after an engine installs a snapshot
+//! taken at LSN `N`, everything is discarded and the next record takes `N + 1`.
+//!
+//! # Steps and crash behaviour
+//!
+//! Recovery accepts segments only when their base LSNs are contiguous, so a reset cannot
+//! just create a segment at the new base. It goes through a durable *intent*:
+//!
+//! 1. A reset meta frame naming the new LSN is written into the active segment, which is then
+//!    sealed (trailer + sync): the reset frame is the last frame before the trailer. From
+//!    here on the reset is decided.
+//! 2. A new segment is created (durably) whose base is the new LSN.
+//! 3. Every older segment is deleted, oldest first, so the sealed segment holding the intent
+//!    goes last.
+//!
+//! Recovery treats a sealed segment whose last frame before the trailer is a reset frame as
+//! the end of a discarded log: the next segment must start at the reset LSN (not right after
+//! the sealed segment), and recovery finishes the reset: it creates that segment if a crash
+//! came before step 2, and deletes the segment with the intent and every one before it
+//! (oldest first). So a crash at any point leaves either the log as it was (before step 1
+//! is durable) or the reset log (after it), never a mix; a crash during recovery's own
+//! completion is completed again by the next open.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::{recovery, Wal};
+use crate::error::{Error, Result};
+use crate::format::meta::encode_reset;
+use crate::format::{encode_marker, FrameKind, SEGMENT_HEADER_LEN};
+use crate::lsn::Lsn;
+use crate::store::SegmentStore;
+
+use super::recovery::SegInfo;
+
+impl<S: SegmentStore> Wal<S> {
+    /// Discards every record and restarts the log so that the next record takes `next`
+    /// (for Raft: after installing a snapshot at index `N`, `reset(N + 1)`). Durable when it
+    /// returns: no crash brings a discarded record back, and a crash before it returns leaves
+    /// either the old log or the reset one (the steps are in `docs/FORMAT.md`, "Meta payload").
+    ///
+    /// `next` may be above or below the current end. Afterwards [`first_lsn`](Self::first_lsn)
+    /// is `next`, readers of older LSNs get [`Error::Trimmed`], live readers and waiters on
+    /// discarded records get [`Error::Truncated`]. Refused with [`Error::Archived`] when a
+    /// retention gate reports an archived segment (the archive would disagree with the log).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use wal_api::{Lsn, Wal, WalOptions};
+    /// use wal_memory::MemoryStore;
+    ///
+    /// let store = MemoryStore::new();
+    /// let wal = Wal::open(store.clone(), WalOptions::default()).await?;
+    /// wal.append(b"entry 1").await?;
+    /// wal.append(b"entry 2").await?;
+    ///
+    /// // A snapshot up to index 100 was installed: discard the log, continue at 101.
+    /// wal.reset(Lsn(101)).await?;
+    /// assert_eq!(wal.last().await?, None);
+    /// assert_eq!(wal.append(b"entry 101").await?, Lsn(101));
+    /// drop(wal);
+    ///
+    /// let wal = Wal::open(store, WalOptions::default()).await?;
+    /// assert_eq!(wal.first_lsn(), Lsn(101));
+    /// assert_eq!(&wal.last().await?.unwrap().data[..], b"entry 101");
+    /// # Ok::<(), wal_api::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn reset(&self, next: Lsn) -> Result<()> {
+        let inner = &*self.inner;
+        if next.is_none() || next.0 == u64::MAX {
+            return Err(Error::InvalidArgument(format!(
+                "a reset must restart at an LSN between 1 and {} (got {next})",
+                u64::MAX - 1
+            )));
+        }
+        let _life = inner.lifecycle.lock().await;
+        let leader = inner.dur.lead().await;
+        let mut st = inner.state.lock().await;
+        inner.check_open()?;
+        let segs = inner
+            .table
+            .read()
+            .map_err(|_| Error::InvalidArgument("segment table lock poisoned".into()))?
+            .segs
+            .clone();
+        if let Some(gate) = &inner.opts.retention {
+            if let Some(s) = segs.iter().find(|s| gate.is_archived(s.id)) {
+                return Err(Error::Archived {
+                    segment: s.id,
+                    detail: format!("a reset to LSN {next} would discard an archived segment"),
+                });
+            }
+        }
+        let first = inner.first_lsn();
+
+        // 1. The intent: a reset frame right before the trailer of the sealed active segment.
+        let salt = st.salt;
+        let at = st.next;
+        let frame = encode_marker(
+            &mut st.buf,
+            salt,
+            FrameKind::Meta,
+            at,
+            inner.dur.durable(),
+            &encode_reset(next),
+        ) as u64;
+        st.len += frame;
+        inner.written_bytes.fetch_add(frame, Ordering::SeqCst);
+        inner.seal_locked(&mut st).await?;
+
+        // 2. The new segment at the new base.
+        let id = st.seg.next();
+        let h = recovery::new_header(&inner.opts, id, next);
+        let header = h.encode();
+        let w = match inner.store.create(id, &header).await {
+            Ok(w) => Arc::from(w),
+            Err(e) => return Err(inner.poison("creating the segment a reset starts", e)),
+        };
+        let fresh = SegInfo {
+            id,
+            base: next,
+            len: SEGMENT_HEADER_LEN as u64,
+            sealed: false,
+            layout: h.layout(),
+        };
+        // Readers see the reset log from here on; the old segments leave the table before
+        // they leave the store, so a reader finds them gone (`Trimmed`) rather than missing.
+        if let Ok(mut t) = inner.table.write() {
+            t.segs = vec![fresh];
+            t.epoch += 1;
+            inner.epoch.fetch_add(1, Ordering::SeqCst);
+        }
+        st.writer = Some(w);
+        st.seg = id;
+        st.salt = h.salt;
+        st.base = next;
+        st.len = SEGMENT_HEADER_LEN as u64;
+        st.body_crc = Some(crc32fast::hash(&header));
+        st.records = 0;
+        st.next = next;
+        st.buf.clear();
+        let bytes = inner.written_bytes.load(Ordering::SeqCst);
+        inner.dur.restart(first.prev(), next, bytes).await;
+        inner.written.store(next.prev().0, Ordering::SeqCst);
+        inner.flushed.store(next.prev().0, Ordering::SeqCst);
+        inner.written_tx.send_replace(next.prev());
+
+        // 3. The old segments, oldest first (the one holding the intent last).
+        for s in &segs {
+            if let Err(e) = inner.store.delete(s.id).await {
+                return Err(inner.poison("deleting a segment during a reset", e));
+            }
+        }
+        drop(st);
+        drop(leader);
+        Ok(())
+    }
+}
