@@ -21,8 +21,8 @@ fuzz_target!(|data: &[u8]| {
         _ => RecoveryMode::SkipCorrupted,
     };
     let mut seg = SegmentHeader::new(SegmentId(1), Lsn(1), 7)
-    .encode()
-    .to_vec();
+        .encode()
+        .to_vec();
     seg.extend_from_slice(body);
     let store = MemoryStore::new();
     store.insert_raw(SegmentId(1), seg);

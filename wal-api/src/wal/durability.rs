@@ -238,6 +238,7 @@ impl Durability {
         };
         let took = t0.elapsed();
         let records = self.publish(era, last, bytes);
+        self.wake();
         Ok((meta, Synced { records, took }))
     }
 
@@ -250,6 +251,8 @@ impl Durability {
         self.durable_bytes.fetch_max(bytes, Ordering::SeqCst);
         let before = self.durable.fetch_max(target.0, Ordering::SeqCst);
         let truncations = era;
+        // The value rises now; waiters are woken once, when the caller releases the leader
+        // lock (a sync) or right after (a seal), not twice per round.
         self.tx.send_if_modified(|w| {
             let next = Watermark {
                 truncations,
@@ -257,10 +260,8 @@ impl Durability {
             };
             if next > *w {
                 *w = next;
-                true
-            } else {
-                false
             }
+            false
         });
         target.0.saturating_sub(before)
     }

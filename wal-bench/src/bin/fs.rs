@@ -32,8 +32,8 @@ use wal_bench::{human, median, rate, report, runs, selected};
 use wal_fs::{FsOptions, FsStore, SyncExecution};
 
 const REC: usize = 100;
-/// Frame bytes of a 100 B record (24 B header): what the raw baselines write per record.
-const FRAME: usize = REC + 24;
+/// Frame bytes of a 100 B record (32 B header): what the raw baselines write per record.
+const FRAME: usize = REC + 32;
 const W1_OPS: usize = 400;
 const W2_TIME: Duration = Duration::from_millis(2000);
 /// 2 M x 100 B (248 MB of frames) per run, like the 256 MiB of the bandwidth runs.
@@ -157,12 +157,13 @@ fn raw_crc_scan(dir: &Path) -> (u64, u64) {
     let mut payload = Vec::new();
     for p in files {
         let mut r = BufReader::with_capacity(1 << 20, File::open(&p).unwrap());
-        let mut head = [0u8; 40];
+        let mut head = [0u8; 64];
         r.read_exact(&mut head).unwrap();
-        bytes += 40;
+        let salt = head[32..40].to_vec();
+        bytes += 64;
         loop {
-            let mut h = [0u8; 24];
-            if r.read_exact(&mut h).is_err() || h == [0u8; 24] {
+            let mut h = [0u8; 32];
+            if r.read_exact(&mut h).is_err() || h == [0u8; 32] {
                 break;
             }
             let crc = u32::from_le_bytes(h[0..4].try_into().unwrap());
@@ -172,14 +173,15 @@ fn raw_crc_scan(dir: &Path) -> (u64, u64) {
                 break;
             }
             let mut c = crc32fast::Hasher::new();
+            c.update(&salt);
             c.update(&h[4..]);
             c.update(&payload);
             assert_eq!(c.finalize(), crc, "bad frame in {}", p.display());
-            bytes += (24 + len) as u64;
-            if h[20] == 3 {
+            bytes += (32 + len) as u64;
+            if h[28] == 3 {
                 break; // seal trailer
             }
-            records += u64::from(u32::from_le_bytes(h[16..20].try_into().unwrap()));
+            records += u64::from(u32::from_le_bytes(h[24..28].try_into().unwrap()));
         }
     }
     (records, bytes)
@@ -570,9 +572,9 @@ async fn main() {
             w1o.push(okay);
         }
         let pre = median(&r_pre);
-        report("raw append + fdatasync, 124 B", &r_app, "µs/op", None);
+        report("raw append + fdatasync, 132 B", &r_app, "µs/op", None);
         report(
-            "raw pwrite into preallocated file + fdatasync, 124 B",
+            "raw pwrite into preallocated file + fdatasync, 132 B",
             &r_pre,
             "µs/op",
             None,
