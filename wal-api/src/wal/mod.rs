@@ -150,7 +150,6 @@ pub(crate) struct Inner<S> {
     closed: AtomicBool,
     counters: Counters,
     last_group: AtomicU64,
-    last_latency_ns: AtomicU64,
     report: RecoveryReport,
 }
 
@@ -237,7 +236,6 @@ impl<S: SegmentStore> Wal<S> {
             closed: AtomicBool::new(false),
             counters: Counters::default(),
             last_group: AtomicU64::new(0),
-            last_latency_ns: AtomicU64::new(0),
             report: rec.report,
             store,
             opts,
@@ -621,7 +619,6 @@ impl<S: SegmentStore> Inner<S> {
             self.counters.last_group.store(s.records, Ordering::Relaxed);
         }
         let ns = u64::try_from(s.took.as_nanos()).unwrap_or(u64::MAX);
-        self.last_latency_ns.store(ns, Ordering::Relaxed);
         self.counters.last_sync_ns.store(ns, Ordering::Relaxed);
         self.opts.sync_policy.observe(s.records, s.took);
     }
@@ -825,7 +822,7 @@ impl<S: SegmentStore> Inner<S> {
                 idle_rounds: idle,
                 previous_records: self.last_group.load(Ordering::Relaxed),
                 previous_latency: Duration::from_nanos(
-                    self.last_latency_ns.load(Ordering::Relaxed),
+                    self.counters.last_sync_ns.load(Ordering::Relaxed),
                 ),
             };
             // The written LSN and byte count that end the wait.
