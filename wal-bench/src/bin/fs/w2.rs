@@ -1,0 +1,194 @@
+//! W2: durable appends from many callers, 100 B records: group commit.
+//!
+//! - 16 and 64 tokio tasks on this log, against `appenders / fdatasync latency` (the rate if
+//!   every fdatasync carried one record from each appender) measured in the same run, and
+//!   okaywal and raft-engine with as many OS threads.
+//! - 64 OS threads each doing a blocking append: through `BlockingWal`, and the naive way
+//!   (`handle.block_on(wal.append(..))` on the bench's runtime, the "block_on baseline"),
+//!   against a mutex + condvar group commit with 64 threads and the peers' 64 threads.
+
+use std::time::Duration;
+
+use wal_bench::{human, median, report, runs};
+use wal_fs::SyncExecution;
+
+use crate::knobs::{w2_peer, w2_time};
+use crate::summary::{Better, Row, Tables};
+use crate::threads::{blocking, off_runtime, run_threads};
+use crate::w1::paired;
+use crate::{inproc, ours, peer_okaywal, peer_raft_engine, raw};
+
+/// The mutex + condvar group commit, `threads` OS threads: records/s.
+fn group_commit(threads: usize, dur: Duration) -> f64 {
+    let log = std::sync::Arc::new(inproc::GroupLog::create(16 << 20));
+    run_threads(threads, dur, |_| {
+        let log = log.clone();
+        move || {
+            log.append(&[1u8; crate::knobs::REC]);
+        }
+    })
+}
+
+#[derive(Default)]
+struct Samples {
+    raw: Vec<f64>,
+    ours: Vec<f64>,
+    off: Vec<f64>,
+    okay: Vec<f64>,
+    raft: Vec<f64>,
+    blocking: Vec<f64>,
+    block_on: Vec<f64>,
+    condvar: Vec<f64>,
+}
+
+async fn measure(appenders: usize, threads_too: bool) -> Samples {
+    let dur = w2_time();
+    let mut s = Samples::default();
+    for _ in 0..runs() {
+        s.raw.push(blocking(|| raw::prealloc_pwrite(100)).await);
+        s.ours
+            .push(ours::w2_tasks(appenders, SyncExecution::Auto, dur).await);
+        s.off
+            .push(ours::w2_tasks(appenders, SyncExecution::Offload, dur).await);
+        if w2_peer("okaywal") {
+            s.okay
+                .push(blocking(move || peer_okaywal::w2(appenders, dur)).await);
+        }
+        if w2_peer("raft-engine") {
+            s.raft
+                .push(blocking(move || peer_raft_engine::w2(appenders, dur)).await);
+        }
+        if threads_too {
+            s.blocking
+                .push(off_runtime(move || ours::w2_blocking(appenders, dur)).await);
+            s.block_on.push(ours::w2_block_on(appenders, dur).await);
+            s.condvar
+                .push(blocking(move || group_commit(appenders, dur)).await);
+        }
+    }
+    s
+}
+
+pub(crate) async fn run(t: &mut Tables) {
+    for appenders in [16usize, 64] {
+        let threads_too = appenders == 64;
+        let s = measure(appenders, threads_too).await;
+        let ideal_of = |r: f64| appenders as f64 / (r / 1e6);
+        let ideal_runs: Vec<f64> = s.raw.iter().map(|r| ideal_of(*r)).collect();
+        let ideal = ideal_of(median(&s.raw));
+        let target = if appenders == 64 { ">= 0.8" } else { ">= 0.9" };
+        report(
+            &format!("raw prealloc pwrite+fdatasync (W2 {appenders} reference)"),
+            &s.raw,
+            "µs/op",
+            None,
+        );
+        report(
+            &format!("W2 wal-fs group commit, {appenders} appenders, 100 B"),
+            &s.ours,
+            "records/s",
+            Some((
+                median(&s.ours) / ideal,
+                &format!("{appenders}/fdatasync = {}/s ({target})", human(ideal)),
+            )),
+        );
+        report(
+            &format!("W2 wal-fs, syncs offloaded (block_in_place), {appenders} appenders"),
+            &s.off,
+            "records/s",
+            Some((median(&s.off) / ideal, &format!("{}/s", human(ideal)))),
+        );
+        report(
+            &format!("W2 okaywal, {appenders} threads, 100 B"),
+            &s.okay,
+            "records/s",
+            Some((median(&s.okay) / ideal, &format!("{}/s", human(ideal)))),
+        );
+        report(
+            &format!("W2 raft-engine, {appenders} threads, 100 B"),
+            &s.raft,
+            "records/s",
+            Some((median(&s.raft) / ideal, &format!("{}/s", human(ideal)))),
+        );
+        report(
+            &format!("W2 wal-fs {appenders} / ideal, paired per run"),
+            &paired(&s.ours, &s.raw, |o, r| o / ideal_of(r)),
+            "x",
+            None,
+        );
+        t.legacy(
+            format!("W2 durable {appenders} appenders"),
+            &s.ours,
+            &s.okay,
+            "rec/s",
+            true,
+        );
+        t.rows.push(
+            Row::new(
+                format!("W2 durable, {appenders} tokio tasks, 100 B"),
+                "rec/s",
+                Better::Higher,
+                &s.ours,
+            )
+            .baseline(
+                format!("{appenders}/fdatasync"),
+                &ideal_runs,
+                |o, b| o / b,
+                format!("of it ({target})"),
+            )
+            .peer("okaywal", &s.okay)
+            .peer("raft-engine", &s.raft),
+        );
+        if threads_too {
+            threads_lines(t, appenders, &s);
+        }
+    }
+}
+
+/// The OS-thread lines of W2 (64 threads).
+fn threads_lines(t: &mut Tables, n: usize, s: &Samples) {
+    let cv = median(&s.condvar);
+    report(
+        &format!("W2 mutex+condvar group commit, {n} threads, 100 B"),
+        &s.condvar,
+        "records/s",
+        None,
+    );
+    report(
+        &format!("W2 wal-fs BlockingWal::append, {n} threads, 100 B"),
+        &s.blocking,
+        "records/s",
+        Some((median(&s.blocking) / cv, "mutex+condvar group commit")),
+    );
+    report(
+        &format!("W2 wal-fs block_on(append) baseline, {n} threads"),
+        &s.block_on,
+        "records/s",
+        Some((median(&s.block_on) / cv, "mutex+condvar group commit")),
+    );
+    for (name, samples, target) in [
+        (
+            format!("W2 durable, {n} OS threads, BlockingWal::append"),
+            &s.blocking,
+            "target >= 2",
+        ),
+        (
+            format!("W2 durable, {n} OS threads, block_on baseline"),
+            &s.block_on,
+            "",
+        ),
+    ] {
+        t.rows.push(
+            Row::new(name, "rec/s", Better::Higher, samples)
+                .baseline(
+                    "mutex+condvar group commit",
+                    &s.condvar,
+                    |o, b| o / b,
+                    "of it",
+                )
+                .peer("okaywal", &s.okay)
+                .peer("raft-engine", &s.raft)
+                .peer_target(target),
+        );
+    }
+}
