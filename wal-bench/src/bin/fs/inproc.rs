@@ -147,6 +147,7 @@ struct Group {
     durable: u64,
     syncing: bool,
     pos: u64,
+    syncs: u64,
 }
 
 /// W2's baseline: mutex + condvar group commit into a preallocated file (written in a ring, so
@@ -170,9 +171,16 @@ impl GroupLog {
                 durable: 0,
                 syncing: false,
                 pos: 0,
+                syncs: 0,
             }),
             covered: Condvar::new(),
         }
+    }
+
+    /// Records made durable per fdatasync so far.
+    pub(crate) fn records_per_sync(&self) -> f64 {
+        let s = self.state.lock().unwrap();
+        s.durable as f64 / s.syncs.max(1) as f64
     }
 
     /// Appends one record; returns once it is durable.
@@ -207,6 +215,7 @@ impl GroupLog {
             s.spare = buf;
             s.durable = upto;
             s.syncing = false;
+            s.syncs += 1;
             self.covered.notify_all();
         }
     }

@@ -23,8 +23,18 @@ pub(crate) fn non_durable() -> WalOptions {
     WalOptions::default().sync_policy(Never)
 }
 
-/// W2: `appenders` tokio tasks appending durably (group commit) for `dur`: records/s.
-pub(crate) async fn w2_tasks(appenders: usize, how: SyncExecution, dur: Duration) -> f64 {
+/// What a W2 run of this log measured.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct W2Run {
+    pub(crate) rate: f64,
+    /// Records made durable per sync (the average group).
+    pub(crate) per_sync: f64,
+    /// Mean latency of the log's own syncs, µs.
+    pub(crate) sync_us: f64,
+}
+
+/// W2: `appenders` tokio tasks appending durably (group commit) for `dur`.
+pub(crate) async fn w2_tasks(appenders: usize, how: SyncExecution, dur: Duration) -> W2Run {
     let d = fresh("w2-ours");
     let opts = WalOptions::default().sync_policy(GroupCommit::default());
     let store = FsStore::open_with(&d, FsOptions::default().sync_execution(how)).unwrap();
@@ -52,9 +62,14 @@ pub(crate) async fn w2_tasks(appenders: usize, how: SyncExecution, dur: Duration
         total += t.await.unwrap();
     }
     let r = rate(total, t0.elapsed());
+    let st = wal.stats();
     wal.close().await.unwrap();
     discard(&d);
-    r
+    W2Run {
+        rate: r,
+        per_sync: st.records_per_sync(),
+        sync_us: st.mean_sync().as_secs_f64() * 1e6,
+    }
 }
 
 /// W2: `threads` OS threads each appending durably through [`BlockingWal`] (called from a

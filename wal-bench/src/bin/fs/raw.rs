@@ -45,16 +45,13 @@ pub(crate) fn preallocated(dir: &Path, bytes: usize) -> File {
 
 /// pwrite(2) into a zero-filled, synced file + fdatasync: median latency (µs).
 pub(crate) fn prealloc_pwrite(n: usize) -> f64 {
+    median_us(prealloc_pwrite_lat(n))
+}
+
+/// pwrite(2) into a zero-filled, synced file + fdatasync: every latency.
+pub(crate) fn prealloc_pwrite_lat(n: usize) -> Vec<Duration> {
     let f = preallocated(&fresh("raw-prealloc"), 4 << 20);
-    let buf = [7u8; FRAME];
-    let mut lat = Vec::with_capacity(n);
-    for i in 0..n {
-        let t = Instant::now();
-        f.write_all_at(&buf, (i * FRAME) as u64).unwrap();
-        f.sync_data().unwrap();
-        lat.push(t.elapsed());
-    }
-    median_us(lat)
+    pwrite_block(&f, 0, n)
 }
 
 /// `per_block` pwrite + fdatasync of one frame each at `start` onwards: their latencies.

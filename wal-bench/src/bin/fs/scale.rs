@@ -14,12 +14,12 @@ use std::path::Path;
 
 use wal_api::format::{encode_record, new_salt, SegmentHeader, Trailer};
 use wal_api::{Lsn, SegmentId};
-use wal_bench::{human, report, runs};
+use wal_bench::{report, runs};
 
 use crate::child::{self, record};
 use crate::dirs::{discard, fresh, sync_tree};
 use crate::knobs::scale_segments;
-use crate::summary::{Better, Row, Tables};
+use crate::summary::{thousands, Better, Row, Tables};
 use crate::threads::blocking;
 use crate::{ours, raw};
 
@@ -97,7 +97,7 @@ pub(crate) async fn run(t: &mut Tables) {
         discard(&du);
     }
     discard(&d);
-    let segs = human(n as f64);
+    let segs = thousands(n);
     report(
         &format!("raw list + read {segs} headers and trailers"),
         &listing,

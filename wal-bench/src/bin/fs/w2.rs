@@ -18,38 +18,51 @@ use crate::threads::{blocking, off_runtime, run_threads};
 use crate::w1::paired;
 use crate::{inproc, ours, peer_okaywal, peer_raft_engine, raw};
 
-/// The mutex + condvar group commit, `threads` OS threads: records/s.
-fn group_commit(threads: usize, dur: Duration) -> f64 {
+/// The mutex + condvar group commit, `threads` OS threads: (records/s, records per sync).
+fn group_commit(threads: usize, dur: Duration) -> (f64, f64) {
     let log = std::sync::Arc::new(inproc::GroupLog::create(16 << 20));
-    run_threads(threads, dur, |_| {
+    let r = run_threads(threads, dur, |_| {
         let log = log.clone();
         move || {
             log.append(&[1u8; crate::knobs::REC]);
         }
-    })
+    });
+    (r, log.records_per_sync())
 }
 
 #[derive(Default)]
 struct Samples {
     raw: Vec<f64>,
     ours: Vec<f64>,
+    per_sync: Vec<f64>,
+    sync_us: Vec<f64>,
     off: Vec<f64>,
     okay: Vec<f64>,
     raft: Vec<f64>,
     blocking: Vec<f64>,
     block_on: Vec<f64>,
     condvar: Vec<f64>,
+    condvar_per_sync: Vec<f64>,
 }
 
 async fn measure(appenders: usize, threads_too: bool) -> Samples {
     let dur = w2_time();
     let mut s = Samples::default();
     for _ in 0..runs() {
-        s.raw.push(blocking(|| raw::prealloc_pwrite(100)).await);
-        s.ours
-            .push(ours::w2_tasks(appenders, SyncExecution::Auto, dur).await);
-        s.off
-            .push(ours::w2_tasks(appenders, SyncExecution::Offload, dur).await);
+        // The reference: 50 fdatasyncs right before and 50 right after this log's run, so
+        // that it sees the device in the same state (its latency moves with load).
+        let mut lat = blocking(|| raw::prealloc_pwrite_lat(50)).await;
+        let o = ours::w2_tasks(appenders, SyncExecution::Auto, dur).await;
+        lat.extend(blocking(|| raw::prealloc_pwrite_lat(50)).await);
+        s.raw.push(raw::median_us(lat));
+        s.ours.push(o.rate);
+        s.per_sync.push(o.per_sync);
+        s.sync_us.push(o.sync_us);
+        s.off.push(
+            ours::w2_tasks(appenders, SyncExecution::Offload, dur)
+                .await
+                .rate,
+        );
         if w2_peer("okaywal") {
             s.okay
                 .push(blocking(move || peer_okaywal::w2(appenders, dur)).await);
@@ -62,8 +75,9 @@ async fn measure(appenders: usize, threads_too: bool) -> Samples {
             s.blocking
                 .push(off_runtime(move || ours::w2_blocking(appenders, dur)).await);
             s.block_on.push(ours::w2_block_on(appenders, dur).await);
-            s.condvar
-                .push(blocking(move || group_commit(appenders, dur)).await);
+            let (r, per) = blocking(move || group_commit(appenders, dur)).await;
+            s.condvar.push(r);
+            s.condvar_per_sync.push(per);
         }
     }
     s
@@ -78,7 +92,9 @@ pub(crate) async fn run(t: &mut Tables) {
         let ideal = ideal_of(median(&s.raw));
         let target = if appenders == 64 { ">= 0.8" } else { ">= 0.9" };
         report(
-            &format!("raw prealloc pwrite+fdatasync (W2 {appenders} reference)"),
+            &format!(
+                "raw prealloc pwrite+fdatasync (W2 {appenders} reference, 50 before + 50 after)"
+            ),
             &s.raw,
             "µs/op",
             None,
@@ -90,6 +106,21 @@ pub(crate) async fn run(t: &mut Tables) {
             Some((
                 median(&s.ours) / ideal,
                 &format!("{appenders}/fdatasync = {}/s ({target})", human(ideal)),
+            )),
+        );
+        report(
+            &format!("W2 wal-fs {appenders} appenders: records per sync"),
+            &s.per_sync,
+            "records",
+            None,
+        );
+        report(
+            &format!("W2 wal-fs {appenders} appenders: mean sync latency"),
+            &s.sync_us,
+            "µs",
+            Some((
+                median(&s.sync_us) / median(&s.raw),
+                "raw prealloc pwrite+fdatasync",
             )),
         );
         report(
@@ -152,6 +183,12 @@ fn threads_lines(t: &mut Tables, n: usize, s: &Samples) {
         &format!("W2 mutex+condvar group commit, {n} threads, 100 B"),
         &s.condvar,
         "records/s",
+        None,
+    );
+    report(
+        &format!("W2 mutex+condvar group commit {n} threads: records per sync"),
+        &s.condvar_per_sync,
+        "records",
         None,
     );
     report(

@@ -15,7 +15,7 @@ use crate::child::{self, End, Replay};
 use crate::dirs::{dir_bytes, discard, fresh, sync_tree};
 use crate::knobs::{flag, w4_records, FRAME};
 use crate::ours;
-use crate::summary::{Better, Row, Tables};
+use crate::summary::{thousands, Better, Row, Tables};
 use crate::threads::blocking;
 
 /// "1 M" for a million, else the number.
@@ -23,7 +23,7 @@ pub(crate) fn count(n: u64) -> String {
     if n % 1_000_000 == 0 {
         format!("{} M", n / 1_000_000)
     } else {
-        human(n as f64)
+        thousands(n)
     }
 }
 
@@ -176,12 +176,12 @@ pub(crate) async fn run(t: &mut Tables) {
         false,
     );
     for (s, what, target) in [
-        (&crash, "after a crash (unsealed tail)", ">= 0.8"),
-        (&clean, "log closed cleanly", ">= 0.9"),
+        (&crash, "after a crash", ">= 0.8"),
+        (&clean, "closed cleanly", ">= 0.9"),
     ] {
         t.rows.push(
             Row::new(
-                format!("W4 fresh process: open + replay {recs} x 100 B, {what}"),
+                format!("W4 open + replay {recs} x 100 B, {what}"),
                 "s",
                 Better::Lower,
                 &s.ours.secs,
