@@ -157,7 +157,10 @@ pub(crate) async fn run(t: &mut Tables) {
         None,
     );
     report(
-        "W3 okaywal 4 KiB, one entry of 65536 chunks + commit",
+        &format!(
+            "W3 okaywal 4 KiB, one entry of {} chunks + commit",
+            w3_big()
+        ),
         &s.okbig,
         "MB/s",
         Some((ratio(&s.okbig, &s.raw_s), "raw bandwidth incl. fdatasync")),

@@ -20,7 +20,7 @@ use crate::threads::blocking;
 
 /// "1 M" for a million, else the number.
 pub(crate) fn count(n: u64) -> String {
-    if n % 1_000_000 == 0 {
+    if n.is_multiple_of(1_000_000) {
         format!("{} M", n / 1_000_000)
     } else {
         thousands(n)
