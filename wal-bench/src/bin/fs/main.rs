@@ -25,9 +25,11 @@
 //! `WAL_BENCH_SKIP_1GIB`, `WAL_BENCH_NO_OKAYWAL`, `WAL_BENCH_NO_RAFT_ENGINE`,
 //! `WAL_BENCH_KEEP`, `WAL_BENCH_VERBOSE`).
 //!
-//! Recording results: on a quiet machine,
-//! `cargo run --release -p wal-bench --bin bench-fs | tee wal-bench/results/bench-fs-$(date -u +%F).txt`;
-//! the first lines carry the date, the commit and the fdatasync latency measured in the run.
+//! Recording results: on a quiet machine (no build running),
+//! `cargo run --release -p wal-bench --bin bench-fs | tee /tmp/bench-fs.txt`, then add the
+//! output as a fenced block to `wal-bench/results/bench-fs.md` under a heading with the date
+//! and what changed. The first lines of the output carry the date, the commit, the machine and
+//! the fdatasync latency measured at the start of the run.
 
 // A benchmark aborts on any failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

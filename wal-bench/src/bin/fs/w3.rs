@@ -172,7 +172,9 @@ pub(crate) async fn run(t: &mut Tables) {
 /// The lines of the in-process baseline and raft-engine, and okaywal's single chunks.
 fn new_lines(s: &Samples) {
     let ratio = |a: &[f64], b: &[f64]| median(a) / median(b);
-    let buffer = "mutex buffer, same frames, write(2) per 256 KiB";
+    // The in-process baseline: the same frames into a mutex-protected buffer, write(2) every
+    // 256 KiB.
+    let buffer = "mutex buffer, same frames";
     report(
         &format!("W3 {buffer}: 100 B appends"),
         &s.base_sng,
