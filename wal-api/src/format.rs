@@ -519,6 +519,16 @@ pub enum FrameError {
 /// before the payload is touched; the checksum covers the segment's salt, so a frame copied
 /// from another segment, another log or a payload never validates.
 pub fn decode_frame(buf: &[u8], layout: Layout) -> Result<Frame<'_>, FrameError> {
+    decode_frame_checked(buf, layout, true)
+}
+
+/// [`decode_frame`], checking the checksum only when `verify` (the engine skips it for bytes
+/// it verified earlier in this process, such as a tail recovery just scanned).
+pub(crate) fn decode_frame_checked(
+    buf: &[u8],
+    layout: Layout,
+    verify: bool,
+) -> Result<Frame<'_>, FrameError> {
     let Some(h) = buf.get(0..FRAME_HEADER_LEN) else {
         if buf.iter().all(|&b| b == 0) {
             return Err(FrameError::Zero);
@@ -551,7 +561,7 @@ pub fn decode_frame(buf: &[u8], layout: Layout) -> Result<Frame<'_>, FrameError>
     let Some(payload) = buf.get(FRAME_HEADER_LEN..end) else {
         return Err(FrameError::Incomplete);
     };
-    if frame_crc(layout.salt, &h[4..], payload) != crc {
+    if verify && frame_crc(layout.salt, &h[4..], payload) != crc {
         return Err(FrameError::Invalid("frame checksum mismatch".into()));
     }
     if lsn.is_none() {

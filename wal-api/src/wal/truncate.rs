@@ -120,6 +120,7 @@ impl<S: SegmentStore> Wal<S> {
             .await?;
         // Point of no return: later segments go first (newest first), then the cut.
         st.writer = None;
+        inner.unverify(Some(target.id), cut);
         for s in segs[k + 1..].iter().rev() {
             if let Err(e) = inner.store.delete(s.id).await {
                 return Err(inner.poison("deleting a segment during suffix truncation", e));
