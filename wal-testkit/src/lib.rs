@@ -34,6 +34,7 @@ pub mod broken;
 pub mod cases;
 pub mod crash;
 mod durability;
+pub mod explore;
 pub mod faults;
 pub mod model;
 pub mod sequence;
