@@ -226,6 +226,9 @@ pub struct Report {
     pub points_explored: u64,
     /// Every crash point that failed, in the order explored.
     pub violations: Vec<Violation>,
+    /// The operations of the dry run, numbered: `trace[k - 1]` is operation `k`, the last
+    /// one that succeeds at crash point `k`.
+    pub trace: Vec<String>,
 }
 
 impl Report {
@@ -333,6 +336,7 @@ impl Explorer {
             operations,
             points_explored: 0,
             violations: Vec::new(),
+            trace: Vec::new(),
         };
         for k in points {
             report.points_explored += 1;
@@ -343,6 +347,7 @@ impl Explorer {
                 report.violations.push(v);
             }
         }
+        report.trace = trace;
         report
     }
 
@@ -367,6 +372,7 @@ impl Explorer {
             operations,
             points_explored: 1,
             violations,
+            trace,
         }
     }
 
