@@ -148,7 +148,6 @@ async fn kv_engine_without_snapshot_fsync_is_caught() {
     let caught = !report.violations.is_empty();
     println!("broken engine caught: {}", if caught { "yes" } else { "no" });
     assert!(caught, "{report}");
-    eprintln!("{report}");
     // Caught for the stated reason: the snapshot renamed into place without its fsync comes
     // back empty or torn, which only crash points from its rename on can show.
     let rename = report
