@@ -30,7 +30,13 @@ pub use positioning::{
     wal_typed_view_round_trips,
 };
 
+pub use state::{
+    wal_checkpoint_hides_drops_and_persists, wal_meta_survives_truncations_reset_and_reopen,
+    wal_state_crash_at_every_op_keeps_acknowledged,
+};
+
 mod positioning;
+mod state;
 
 const NO_TAMPER: &str = "backend cannot rewrite raw segment bytes (StoreFactory::tamper)";
 const NO_CRASH: &str = "backend cannot model power loss (StoreFactory::crash)";
