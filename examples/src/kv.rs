@@ -7,8 +7,11 @@
 //! - [`snapshot`](Kv::snapshot) saves the whole map with the LSN it covers into the engine's
 //!   own directory (a [`SnapshotDir`]) the crash-safe way: write a temporary file, fsync it,
 //!   rename it over the old snapshot, fsync the directory. Then [`compact`](Kv::compact)
-//!   drops the log records the snapshot covers.
-//! - [`open`](Kv::open) recovers: load the snapshot, replay the log after its LSN.
+//!   records a checkpoint at the LSN it covers ([`Wal::checkpoint`](wal_api::Wal::checkpoint)),
+//!   so the log drops the records the snapshot holds.
+//! - [`open`](Kv::open) recovers: load the snapshot, check the log's
+//!   [`last_checkpoint`](wal_api::Wal::last_checkpoint) is not past it, replay the log after
+//!   it.
 //!
 //! The directory is a trait so the same engine runs on a real directory ([`FsDir`]) and, in
 //! tests, on [`SimDir`], whose power losses lose unsynced file bytes and undo unsynced
@@ -228,6 +231,16 @@ pub enum KvError {
         /// The last LSN of the log.
         log: Lsn,
     },
+    /// The log's checkpoint says a snapshot holds more than the one found.
+    #[error(
+        "the log is checkpointed at {checkpoint}, but the snapshot only covers up to {snapshot}"
+    )]
+    CheckpointAheadOfSnapshot {
+        /// The LSN the snapshot covers (0 when there is none).
+        snapshot: Lsn,
+        /// The log's last checkpoint.
+        checkpoint: Lsn,
+    },
     /// Records after the snapshot were dropped from the log.
     #[error("the log starts at {first}, but the snapshot only covers up to {snapshot}")]
     LogGap {
@@ -303,6 +316,14 @@ impl<S: SegmentStore, D: SnapshotDir> Kv<S, D> {
             return Err(KvError::SnapshotAheadOfLog {
                 snapshot: covered,
                 log: wal.written_lsn(),
+            });
+        }
+        // The log's checkpoint says which records a snapshot already holds: never more than
+        // the snapshot found here.
+        if let Some(checkpoint) = wal.last_checkpoint().filter(|&c| c > covered) {
+            return Err(KvError::CheckpointAheadOfSnapshot {
+                snapshot: covered,
+                checkpoint,
             });
         }
         let first = wal.first_lsn();
@@ -401,12 +422,14 @@ impl<S: SegmentStore, D: SnapshotDir> Kv<S, D> {
         Ok(covered)
     }
 
-    /// Lets the log drop every record at or below `covered`, which a durable snapshot holds.
+    /// Lets the log drop every record at or below `covered`, which a durable snapshot holds:
+    /// a checkpoint at `covered` (records at or below it are never read again, and sealed
+    /// segments holding only such records are deleted).
     pub async fn compact(&self, covered: Lsn) -> Result<(), KvError> {
-        // Only whole sealed segments are dropped: seal the one holding `covered` first.
-        let wal = self.log.wal();
-        wal.rotate().await?;
-        wal.truncate_prefix(covered.next()).await?;
+        if covered.is_none() {
+            return Ok(()); // nothing was ever applied
+        }
+        self.log.wal().checkpoint(covered).await?;
         Ok(())
     }
 
@@ -504,11 +527,19 @@ mod tests {
             .await
             .unwrap();
         for i in 0..40 {
-            kv.put(&format!("k{}", i % 7), &format!("v{i}")).await.unwrap();
+            kv.put(&format!("k{}", i % 7), &format!("v{i}"))
+                .await
+                .unwrap();
         }
+        assert!(log.segment_bytes(wal_api::SegmentId(1)).is_some());
         let covered = kv.snapshot().await.unwrap();
         assert_eq!(covered, Lsn(40));
-        assert!(kv.log().wal().first_lsn() > Lsn(1), "compaction dropped segments");
+        assert_eq!(kv.log().wal().last_checkpoint(), Some(Lsn(40)));
+        assert_eq!(kv.log().wal().first_lsn(), Lsn(41));
+        assert!(
+            log.segment_bytes(wal_api::SegmentId(1)).is_none(),
+            "compaction deleted the first segment"
+        );
         kv.delete("k3").await.unwrap();
         let want = kv.entries().clone();
         kv.close().await.unwrap();
@@ -536,6 +567,29 @@ mod tests {
         let kv = Kv::open(log, dir, KvOptions::default()).await.unwrap();
         assert_eq!(kv.get("a"), Some("1"));
         assert_eq!(kv.get("b"), Some("2"));
+    }
+
+    #[tokio::test]
+    async fn lost_snapshot_behind_a_checkpoint_is_refused() {
+        let (log, dir) = (MemoryStore::new(), SimDir::new());
+        let mut kv = Kv::open(log.clone(), dir.clone(), KvOptions::default())
+            .await
+            .unwrap();
+        kv.put("a", "1").await.unwrap();
+        kv.snapshot().await.unwrap();
+        kv.close().await.unwrap();
+        dir.remove(SNAPSHOT).await.unwrap();
+        let err = Kv::open(log, dir, KvOptions::default()).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                KvError::CheckpointAheadOfSnapshot {
+                    snapshot: Lsn(0),
+                    checkpoint: Lsn(1)
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[tokio::test]

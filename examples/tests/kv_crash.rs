@@ -146,7 +146,10 @@ async fn kv_engine_loses_nothing_acknowledged_at_any_crash_point() {
 async fn kv_engine_without_snapshot_fsync_is_caught() {
     let report = explore(false).await;
     let caught = !report.violations.is_empty();
-    println!("broken engine caught: {}", if caught { "yes" } else { "no" });
+    println!(
+        "broken engine caught: {}",
+        if caught { "yes" } else { "no" }
+    );
     assert!(caught, "{report}");
     // Caught for the stated reason: the snapshot renamed into place without its fsync comes
     // back empty or torn, which only crash points from its rename on can show.

@@ -423,7 +423,10 @@ mod tests {
             let all = outcomes(&dir, reordered);
             assert!(all.iter().all(|f| f["a"].starts_with(b"hello")));
             assert!(all.iter().any(|f| f["a"] == b"hello"));
-            assert!(all.iter().any(|f| f["a"].len() > 5), "reordered {reordered}");
+            assert!(
+                all.iter().any(|f| f["a"].len() > 5),
+                "reordered {reordered}"
+            );
         }
     }
 
@@ -461,7 +464,9 @@ mod tests {
             assert_eq!(old + new, all.len(), "snap is always one of the two");
             assert!(old > 0 && new > 0);
             // The renamed file is under exactly one of its names.
-            assert!(all.iter().all(|f| f.contains_key("tmp") == (f["snap"] == b"old")));
+            assert!(all
+                .iter()
+                .all(|f| f.contains_key("tmp") == (f["snap"] == b"old")));
         }
         block_on(dir.sync_dir()).unwrap();
         assert!(outcomes(&dir, true)
@@ -564,7 +569,10 @@ mod tests {
             assert_eq!(kind(dir.append("x", b"").await), io::ErrorKind::NotFound);
             assert_eq!(kind(dir.rename("x", "y").await), io::ErrorKind::NotFound);
             assert_eq!(kind(dir.remove("x").await), io::ErrorKind::NotFound);
-            assert_eq!(kind(dir.write("a/b", b"").await), io::ErrorKind::InvalidInput);
+            assert_eq!(
+                kind(dir.write("a/b", b"").await),
+                io::ErrorKind::InvalidInput
+            );
             assert_eq!(kind(dir.create("..").await), io::ErrorKind::InvalidInput);
             assert_eq!(
                 dir.read("x").await.unwrap_err().kind(),

@@ -190,7 +190,10 @@ fn sampled_points_are_distinct_sorted_and_chosen_by_the_seed() {
     assert!(a.windows(2).all(|w| w[0] < w[1]) && a.iter().all(|&p| p <= 100));
     assert_eq!(a, pick(1));
     assert_ne!(a, pick(2));
-    assert_eq!(Explorer::new().max_points(7).points(5), vec![0, 1, 2, 3, 4, 5]);
+    assert_eq!(
+        Explorer::new().max_points(7).points(5),
+        vec![0, 1, 2, 3, 4, 5]
+    );
 }
 
 #[test]
