@@ -309,8 +309,8 @@ impl Explorer {
     /// Explores the crash points of `workload` and runs `check` after each.
     ///
     /// `workload` should stop at its first error (the crash) and write on its ledger; `check`
-    /// returns `Err` (or panics) when the recovered state is not allowed. Each violation is
-    /// printed to stderr as found.
+    /// returns `Err` (or panics) when the recovered state is not allowed. The first ten
+    /// violations are printed to stderr as found; the report holds them all.
     ///
     /// # Panics
     /// If the workload fails (or panics) in the dry run, where nothing crashes.
