@@ -28,6 +28,8 @@
 //! [`SegmentWriter`]; `wal-testkit` checks them.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "blocking")]
+pub mod blocking;
 pub mod codec;
 pub mod error;
 pub mod format;
