@@ -512,6 +512,18 @@ pub enum FrameError {
     Invalid(String),
 }
 
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::Incomplete => f.write_str("incomplete frame"),
+            FrameError::Zero => f.write_str("zero bytes where a frame should start"),
+            FrameError::Invalid(reason) => f.write_str(reason),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
 /// Decodes the frame at the start of `buf` for a segment of `layout`.
 ///
 /// The payload length field is checked against `layout.max_payload` and the bytes present

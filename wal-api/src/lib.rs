@@ -32,6 +32,7 @@ pub mod codec;
 pub mod error;
 pub mod format;
 pub mod lsn;
+pub mod metrics;
 pub mod options;
 pub mod policy;
 mod scan;

@@ -1120,10 +1120,7 @@ pub async fn wal_every_policy_acknowledges_as_documented<F: StoreFactory>(f: Arc
     ];
     for p in durable {
         let (_g, s) = f.build().await;
-        let opts = WalOptions {
-            sync_policy: p.clone(),
-            ..WalOptions::default()
-        };
+        let opts = WalOptions::default().sync_policy(p.clone());
         let wal = open(s, opts).await;
         let mut tasks = Vec::new();
         for t in 0..4u64 {
