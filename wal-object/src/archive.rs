@@ -198,6 +198,21 @@ impl fmt::Debug for Archiver {
     }
 }
 
+/// Counts an archive attempt in the `metrics` facade (feature `metrics`; names in
+/// `wal_api::metrics`).
+fn count_archived(done: &Result<ArchivedSegment>) {
+    #[cfg(feature = "metrics")]
+    match done {
+        Ok(a) => {
+            metrics::counter!(wal_api::metrics::ARCHIVE_SEGMENTS).increment(1);
+            metrics::counter!(wal_api::metrics::ARCHIVE_BYTES).increment(a.len);
+        }
+        Err(_) => metrics::counter!(wal_api::metrics::ARCHIVE_FAILURES).increment(1),
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = done;
+}
+
 fn archive_err(id: SegmentId, detail: impl Into<String>) -> Error {
     Error::Archived {
         segment: id,
@@ -321,6 +336,17 @@ impl Archiver {
         if let Some(a) = self.get(id) {
             return Ok(a);
         }
+        let done = self.copy_verify_record(src, id).await;
+        count_archived(&done);
+        done
+    }
+
+    /// [`archive_segment`](Self::archive_segment) of a segment the manifest does not hold.
+    async fn copy_verify_record<S: SegmentStore + ?Sized>(
+        &self,
+        src: &S,
+        id: SegmentId,
+    ) -> Result<ArchivedSegment> {
         let t0 = std::time::Instant::now();
         let bytes = src.read_all(id).await?;
         // Check the segment and digest it while the upload runs; a segment that fails its
