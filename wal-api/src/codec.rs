@@ -14,8 +14,8 @@ use crate::error::Result;
 
 /// Encodes and decodes typed records. Swap it to change the payload format.
 ///
-/// An implementation reports failures as [`Error::Codec`](crate::Error::Codec), built with
-/// [`Error::codec`](crate::Error::codec) from its own error so that the error stays reachable
+/// An implementation reports failures as [`crate::Error::Codec`], built with
+/// [`crate::Error::codec`] from its own error so that the error stays reachable
 /// as the [`source`](std::error::Error::source).
 pub trait Codec<T>: Send + Sync {
     /// Encodes `value` into `out` (appending).

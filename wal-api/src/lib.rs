@@ -8,7 +8,7 @@
 //! and [`SegmentWriter`] traits (their `# Contract` sections say what a backend must do;
 //! `wal-testkit` checks it), [`SyncPolicy`] and the built-in policies, [`WalOptions`], the
 //! one [`Error`] type, the typed view [`TypedWal`] with its [`Codec`]s, and the on-disk
-//! [`format`].
+//! [`format`](mod@format).
 //!
 //! # Metrics
 //!
