@@ -17,6 +17,7 @@
 use crate::lsn::{Lsn, SegmentId};
 
 pub mod meta;
+pub mod state;
 
 /// Magic bytes opening every segment.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"RSWALSEG";

@@ -84,6 +84,24 @@ pub fn is_unfinished_creation(bytes: &[u8]) -> bool {
             .is_none_or(|rest| rest.iter().all(|&b| b == 0))
 }
 
+/// The LSN a sealed segment's reset intent restarts the log at (see
+/// [`Wal::reset`](crate::Wal::reset) and `docs/FORMAT.md`, "Meta payload"), or `None` when
+/// `summary` (from [`check_segment`] of `bytes`) is not sealed by one. The segment after it
+/// starts at that LSN, and it and every older segment are discarded at the next open.
+pub fn reset_intent(bytes: &[u8], summary: &SegmentSummary) -> Option<Lsn> {
+    summary.trailer?;
+    let end = usize::try_from(summary.body_len).ok()?;
+    let at = end.checked_sub(crate::format::meta::RESET_FRAME_LEN)?;
+    if at < SEGMENT_HEADER_LEN {
+        return None;
+    }
+    crate::format::meta::reset_intent_frame(
+        bytes.get(at..end)?,
+        summary.header.layout(),
+        summary.last_lsn,
+    )
+}
+
 /// Decodes every record of segment `id` (checked as by [`check_segment`] with torn tails
 /// allowed). Payloads share `bytes`' buffer.
 pub fn segment_records(id: SegmentId, bytes: &Bytes) -> Result<Vec<Record>> {

@@ -190,6 +190,15 @@ pub trait SegmentStoreExt: SegmentStore {
     async fn read_all(&self, id: SegmentId) -> Result<Bytes> {
         self.read(id, 0..u64::MAX).await
     }
+
+    /// Lists the segments of records in ascending id order: [`list`](SegmentStore::list)
+    /// without the log's two state slots ([`crate::format::state::STATE_SLOTS`]), which hold
+    /// its metadata and checkpoint and are not part of the record sequence.
+    async fn list_segments(&self) -> Result<Vec<SegmentMeta>> {
+        let mut l = self.list().await?;
+        l.retain(|m| !crate::format::state::is_state_slot(m.id));
+        Ok(l)
+    }
 }
 
 impl<T: SegmentStore + ?Sized> SegmentStoreExt for T {}

@@ -6,6 +6,7 @@ use std::io::Write;
 use bytes::Bytes;
 use futures::StreamExt;
 use serde::Serialize;
+use wal_api::format::state::LogState;
 use wal_api::segment::check_segment;
 use wal_api::{Error, Lsn, RecoveryMode, SegmentId, Visibility, Wal, WalOptions};
 use wal_memory::MemoryStore;
@@ -62,11 +63,42 @@ struct Row {
 #[derive(Debug, Default, Serialize)]
 struct Analysis {
     segments: Vec<Row>,
+    /// The log's durable state (metadata and checkpoint), when it has written one.
+    state: Option<StateView>,
     problems: Vec<Problem>,
     records: u64,
     last_lsn: u64,
     bytes: u64,
     ignored: Vec<String>,
+}
+
+/// The log's state slots as `stat` shows them: the current one's version and checkpoint, and
+/// the metadata keys with their value sizes.
+#[derive(Debug, Serialize)]
+struct StateView {
+    version: u64,
+    checkpoint: Option<u64>,
+    metadata: Vec<(String, usize)>,
+}
+
+/// Reads the state slots the way recovery does: the valid one with the higher version.
+async fn read_state(src: &Source) -> Option<StateView> {
+    let mut best: Option<LogState> = None;
+    for id in src.slots() {
+        let Ok(bytes) = src.bytes(id).await else {
+            continue;
+        };
+        if let Some(s) = LogState::decode_slot(id, &bytes) {
+            if best.as_ref().is_none_or(|b| s.version > b.version) {
+                best = Some(s);
+            }
+        }
+    }
+    best.map(|s| StateView {
+        version: s.version,
+        checkpoint: s.checkpoint.map(|c| c.0),
+        metadata: s.meta.iter().map(|(k, v)| (k.clone(), v.len())).collect(),
+    })
 }
 
 /// Turns an error about segment `id` into a problem.
@@ -162,12 +194,14 @@ impl Checker {
         row.last_lsn = Some(s.last_lsn.0);
         row.records = Some(s.records);
         row.torn_bytes = s.torn_bytes;
-        row.state = if s.trailer.is_some() {
-            "sealed"
-        } else {
-            "active"
+        let intent = wal_api::segment::reset_intent(bytes, &s);
+        row.state = match (s.trailer.is_some(), intent) {
+            (true, Some(_)) => "sealed, reset intent (discarded at the next open)",
+            (true, None) => "sealed",
+            _ => "active",
         };
-        self.prev = Some((id, s.last_lsn));
+        // After a reset intent the next segment starts at the reset LSN.
+        self.prev = Some((id, intent.map_or(s.last_lsn, Lsn::prev)));
         (row, problems, Some(s))
     }
 }
@@ -201,6 +235,7 @@ async fn analyse(src: &Source) -> Analysis {
         a.problems.extend(problems);
     }
     bar.finish_and_clear();
+    a.state = read_state(src).await;
     a
 }
 
@@ -251,6 +286,23 @@ pub(crate) async fn stat(src: &Source, json: bool) -> Result<Outcome, String> {
         a.last_lsn,
         human_bytes(a.bytes)
     ));
+    if let Some(st) = &a.state {
+        let keys: Vec<String> = st
+            .metadata
+            .iter()
+            .map(|(k, n)| format!("{k:?} ({})", human_bytes(*n as u64)))
+            .collect();
+        text.push_str(&format!(
+            "state: checkpoint {}, metadata: {}\n",
+            st.checkpoint
+                .map_or_else(|| "none".to_string(), |c| format!("LSN {c}")),
+            if keys.is_empty() {
+                "none".to_string()
+            } else {
+                keys.join(", ")
+            }
+        ));
+    }
     for p in &a.problems {
         text.push_str(&format!("problem: {p}\n"));
     }

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use wal_api::segment::check_segment;
-use wal_api::{Lsn, SegmentStore, SegmentStoreExt};
+use wal_api::{Lsn, SegmentStoreExt};
 use wal_fs::FsStore;
 use wal_object::{open_url, Archiver};
 
@@ -19,7 +19,10 @@ pub(crate) async fn archive(dir: &str, url: &str) -> Result<Outcome, String> {
     }
     let (store, prefix) = open_url(url).map_err(|e| e.to_string())?;
     let local = FsStore::open(dir).map_err(|e| format!("{dir}: {e}"))?;
-    let mut listed = local.list().await.map_err(|e| format!("{dir}: {e}"))?;
+    let mut listed = local
+        .list_segments()
+        .await
+        .map_err(|e| format!("{dir}: {e}"))?;
     if listed.is_empty() {
         return Err(format!("{dir} holds no log: no segment files"));
     }

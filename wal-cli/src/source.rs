@@ -5,13 +5,16 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use wal_api::{Error, SegmentId, SegmentStore, SegmentStoreExt};
+use wal_api::format::state::is_state_slot;
+use wal_api::{Error, SegmentId, SegmentStoreExt};
 use wal_object::{open_url, Archiver, ObjectStoreSegments};
 
 /// The segment files of a directory, in id order, plus the names that were ignored.
 pub(crate) struct Listing {
     /// `(id, path)` of every file named like a segment.
     pub(crate) segments: Vec<(SegmentId, PathBuf)>,
+    /// `(id, path)` of the log's state slots (metadata and checkpoint), not segments.
+    pub(crate) slots: Vec<(SegmentId, PathBuf)>,
     /// Every other entry.
     pub(crate) ignored: Vec<String>,
 }
@@ -20,6 +23,7 @@ pub(crate) struct Listing {
 /// (other names, directories, FIFOs, sockets) is ignored.
 pub(crate) fn list_dir(dir: &Path) -> std::io::Result<Listing> {
     let mut segments = Vec::new();
+    let mut slots = Vec::new();
     let mut ignored = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
@@ -27,13 +31,19 @@ pub(crate) fn list_dir(dir: &Path) -> std::io::Result<Listing> {
         let id = wal_fs::parse_segment_file_name(&name)
             .filter(|_| entry.file_type().is_ok_and(|t| t.is_file()));
         match id {
+            Some(id) if is_state_slot(id) => slots.push((id, entry.path())),
             Some(id) => segments.push((id, entry.path())),
             None => ignored.push(name),
         }
     }
     segments.sort();
+    slots.sort();
     ignored.sort();
-    Ok(Listing { segments, ignored })
+    Ok(Listing {
+        segments,
+        slots,
+        ignored,
+    })
 }
 
 /// A log to inspect.
@@ -75,7 +85,10 @@ impl Source {
         let log = ObjectStoreSegments::open_read_only(store, &prefix)
             .await
             .map_err(|e| format!("{target}: {e}"))?;
-        let metas = log.list().await.map_err(|e| format!("{target}: {e}"))?;
+        let metas = log
+            .list_segments()
+            .await
+            .map_err(|e| format!("{target}: {e}"))?;
         if metas.is_empty() {
             return Err(format!(
                 "{target} holds no log: neither archived segments nor log segments"
@@ -92,6 +105,14 @@ impl Source {
             Source::Dir(l) => l.segments.iter().map(|s| s.0).collect(),
             Source::Archive(a) => a.archived().iter().map(|s| s.id).collect(),
             Source::Log(_, segs) => segs.iter().map(|s| s.0).collect(),
+        }
+    }
+
+    /// The state slots (directories only).
+    pub(crate) fn slots(&self) -> Vec<SegmentId> {
+        match self {
+            Source::Dir(l) => l.slots.iter().map(|s| s.0).collect(),
+            _ => Vec::new(),
         }
     }
 
@@ -124,6 +145,7 @@ impl Source {
                 let path = l
                     .segments
                     .iter()
+                    .chain(&l.slots)
                     .find(|s| s.0 == id)
                     .map(|s| s.1.clone())
                     .ok_or(Error::NotFound { segment: id })?;

@@ -417,7 +417,7 @@ impl Archiver {
     /// How far the archive is behind `src`: the sealed segments (all but the newest) it does
     /// not hold yet.
     pub async fn lag<S: SegmentStore + ?Sized>(&self, src: &S) -> Result<ArchiveLag> {
-        let mut listed = src.list().await?;
+        let mut listed = src.list_segments().await?;
         listed.sort_by_key(|m| m.id);
         listed.pop();
         let behind: Vec<_> = listed.iter().filter(|m| self.get(m.id).is_none()).collect();
@@ -441,7 +441,7 @@ impl Archiver {
         src: &S,
     ) -> Result<Vec<ArchivedSegment>> {
         let mut out = Vec::new();
-        let mut listed = src.list().await?;
+        let mut listed = src.list_segments().await?;
         listed.sort_by_key(|m| m.id);
         listed.pop();
         for meta in listed {

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use wal_api::format::state::is_state_slot;
 use wal_api::{Capabilities, Error, Result, SegmentId, SegmentMeta, SegmentStore, SegmentWriter};
 
 use crate::io::{self, map_err, Created, Multipart};
@@ -97,7 +98,8 @@ impl ObjectOptions {
 /// segment at its start offset and appends its data; a missing or torn chunk ends it; a chunk
 /// from an older epoch than one already applied (written by a fenced writer) is skipped. A
 /// sealed object wins over chunks of the same or an older epoch. A segment from an older epoch
-/// than a segment before it was made by a fenced writer and is not listed.
+/// than a segment before it was made by a fenced writer and is not listed (the engine's two
+/// state slots, `wal_api::format::state`, are exempt: they are rewritten whole in any epoch).
 ///
 /// # Limits
 /// - An open segment's bytes are held in memory (up to the segment size) so that reads see
@@ -482,11 +484,14 @@ impl SegmentStore for ObjectStoreSegments {
                 continue;
             };
             // A segment from an older epoch after one from a newer epoch was created by a
-            // fenced writer after the takeover: not part of the log.
-            if r.epoch() < max_epoch {
-                continue;
+            // fenced writer after the takeover: not part of the log. The engine's state slots
+            // are not in that order (they are rewritten whole, by version, in any epoch).
+            if !is_state_slot(id) {
+                if r.epoch() < max_epoch {
+                    continue;
+                }
+                max_epoch = r.epoch();
             }
-            max_epoch = r.epoch();
             out.push(SegmentMeta { id, len: r.len() });
             lock(&inner.cache).insert(id, r);
         }

@@ -3,8 +3,9 @@
 //!
 //! They are written by topic: the store contract, appending and reading, recovery,
 //! truncation, visibility, syncing, positioning (first LSN, `get`/`last`, reset, the typed
-//! view), power loss of each store operation, and the explorations (crash states, crash
-//! sequences, the model-based test). This module holds the helpers they share.
+//! view), durable metadata and checkpoints (state), power loss of each store operation, and
+//! the explorations (crash states, crash sequences, the model-based test). This module holds
+//! the helpers they share.
 
 use wal_api::format::{SegmentHeader, SEGMENT_HEADER_LEN};
 use wal_api::{Lsn, SegmentId, SegmentStore, Wal, WalOptions};
@@ -19,6 +20,7 @@ use crate::StoreFactory;
 mod positioning;
 mod records;
 mod recovery;
+mod state;
 mod store;
 mod sync;
 mod truncation;
@@ -27,6 +29,7 @@ mod visibility;
 pub use positioning::*;
 pub use records::*;
 pub use recovery::*;
+pub use state::*;
 pub use store::*;
 pub use sync::*;
 pub use truncation::*;

@@ -1,15 +1,16 @@
-//! Payloads of meta frames ([`FrameKind::Meta`](super::FrameKind::Meta)).
+//! Payloads of meta frames ([`FrameKind::Meta`]).
 //!
 //! A meta payload starts with one byte naming what it holds (see `docs/FORMAT.md`):
 //!
 //! | first byte | name | rest of the payload |
 //! |---|---|---|
-//! | 1 | metadata map | reserved for the engine's key-to-value metadata |
+//! | 1 | state | the log's state, only in state slots ([`super::state`]) |
 //! | 2 | reset | 8 bytes: the LSN the log restarts at (little-endian `u64`, never 0) |
 
+use super::{decode_frame, FrameKind, Layout};
 use crate::lsn::Lsn;
 
-/// First payload byte of a meta frame that holds the engine's metadata map (reserved).
+/// First payload byte of a meta frame that holds the log's state ([`super::state`]).
 pub const META_MAP: u8 = 1;
 /// First payload byte of a meta frame that records a reset ([`encode_reset`]).
 pub const META_RESET: u8 = 2;
@@ -35,6 +36,21 @@ pub fn decode_reset(payload: &[u8]) -> Option<Lsn> {
     b.copy_from_slice(&payload[1..]);
     let next = u64::from_le_bytes(b);
     (next != 0 && next != u64::MAX).then_some(Lsn(next))
+}
+
+/// The LSN a reset intent restarts the log at, when `bytes` (the frame right before the
+/// trailer of a sealed segment whose last LSN is `last`) is an in-place reset frame.
+pub fn reset_intent_frame(bytes: &[u8], layout: Layout, last: Lsn) -> Option<Lsn> {
+    match decode_frame(bytes, layout) {
+        Ok(fr)
+            if fr.kind == FrameKind::Meta
+                && fr.len() == RESET_FRAME_LEN
+                && fr.lsn == last.next() =>
+        {
+            decode_reset(fr.payload)
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]

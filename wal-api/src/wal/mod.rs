@@ -5,6 +5,7 @@ mod position;
 mod read;
 mod recovery;
 mod reset;
+mod state;
 mod stats;
 mod truncate;
 
@@ -16,6 +17,7 @@ use bytes::Bytes;
 use tokio::sync::{watch, Mutex, Notify};
 
 use crate::error::{Error, Result};
+use crate::format::state::LogState;
 use crate::format::{
     batch_payload_len, encode_batch, encode_record, Trailer, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN,
     TRAILER_LEN,
@@ -151,6 +153,10 @@ pub(crate) struct Inner<S> {
     counters: Counters,
     last_group: AtomicU64,
     report: RecoveryReport,
+    /// Metadata and checkpoint ([`state`]); changed only under `lifecycle`.
+    log_state: RwLock<LogState>,
+    /// Mirrors the state's checkpoint (0: none) for readers.
+    checkpoint: AtomicU64,
 }
 
 /// A write-ahead log over a [`SegmentStore`].
@@ -237,6 +243,8 @@ impl<S: SegmentStore> Wal<S> {
             counters: Counters::default(),
             last_group: AtomicU64::new(0),
             report: rec.report,
+            checkpoint: AtomicU64::new(rec.state.checkpoint.map_or(0, |c| c.0)),
+            log_state: RwLock::new(rec.state),
             store,
             opts,
         });
@@ -271,7 +279,8 @@ impl<S: SegmentStore> Wal<S> {
         self.inner.dur.durable()
     }
 
-    /// LSN of the first record still held (prefix truncation moves it).
+    /// LSN of the first record still held: prefix truncation, [`checkpoint`](Self::checkpoint)
+    /// and [`reset`](Self::reset) move it.
     pub fn first_lsn(&self) -> Lsn {
         self.inner.first_lsn()
     }
@@ -572,11 +581,20 @@ impl<S: SegmentStore> Inner<S> {
     }
 
     pub(crate) fn first_lsn(&self) -> Lsn {
-        self.table
-            .read()
-            .ok()
-            .and_then(|t| t.segs.first().map(|s| s.base))
-            .unwrap_or(Lsn::FIRST)
+        match self.table.read() {
+            Ok(t) => self.first_in(&t),
+            Err(_) => Lsn::FIRST,
+        }
+    }
+
+    /// The first LSN held, given the segment table: the first segment's base, or the record
+    /// after the checkpoint when that is later.
+    pub(crate) fn first_in(&self, t: &Table) -> Lsn {
+        let base = t.segs.first().map_or(Lsn::FIRST, |s| s.base);
+        base.max(Lsn(self
+            .checkpoint
+            .load(Ordering::SeqCst)
+            .saturating_add(1)))
     }
 
     pub(crate) fn written(&self) -> Lsn {

@@ -356,7 +356,7 @@ impl<S: SegmentStore> Cursor<S> {
             .table
             .read()
             .map_err(|_| Error::InvalidArgument("segment table lock poisoned".into()))?;
-        let first = t.segs.first().map_or(Lsn::FIRST, |s| s.base);
+        let first = self.inner.first_in(&t);
         if self.next < first {
             return Err(Error::Trimmed {
                 requested: self.next,

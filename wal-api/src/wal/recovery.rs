@@ -3,15 +3,15 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::format::meta::{decode_reset, RESET_FRAME_LEN};
-use crate::format::{
-    decode_frame, new_salt, FrameKind, Layout, SegmentHeader, Trailer, SEGMENT_HEADER_LEN,
-    TRAILER_LEN,
-};
+use crate::format::meta::{reset_intent_frame, RESET_FRAME_LEN};
+use crate::format::state::{is_state_slot, slot_for, LogState};
+use crate::format::{new_salt, Layout, SegmentHeader, Trailer, SEGMENT_HEADER_LEN, TRAILER_LEN};
 use crate::lsn::{Lsn, SegmentId};
 use crate::options::{RecoveryMode, WalOptions};
 use crate::scan::{body_crc, scan_segment, Damage, Problem, Window};
 use crate::store::{SegmentMeta, SegmentStore, SegmentStoreExt, SegmentWriter};
+
+use super::state::{load_state, write_state};
 
 /// What recovery found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -61,6 +61,8 @@ pub(crate) struct Recovered {
     pub(crate) segs: Vec<SegInfo>,
     pub(crate) tail: Tail,
     pub(crate) report: RecoveryReport,
+    /// The log's durable state (metadata, checkpoint) from its state slots.
+    pub(crate) state: LogState,
 }
 
 struct Found {
@@ -130,12 +132,16 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
 async fn recover_log<S: SegmentStore>(store: &S, opts: &WalOptions) -> Result<Recovered> {
     let mode = opts.recovery_mode;
     let full = opts.verify_on_open || mode != RecoveryMode::TolerateTornTail;
-    let metas = store.list().await?;
-    if metas.windows(2).any(|w| w[0].id >= w[1].id) {
+    let listed = store.list().await?;
+    if listed.windows(2).any(|w| w[0].id >= w[1].id) {
         return Err(Error::InvalidArgument(
             "store listed segments out of order (backend contract violation)".into(),
         ));
     }
+    // The state slots sort last (their ids are the highest) and are not segments of records.
+    let (slots, metas): (Vec<SegmentMeta>, Vec<SegmentMeta>) =
+        listed.into_iter().partition(|m| is_state_slot(m.id));
+    let mut state = load_state(store, &slots).await?;
     let mut report = RecoveryReport::default();
     let mut segs: Vec<Found> = Vec::new();
     let mut tail_open: Option<(SegmentHeader, u64, u64)> = None; // header, cut at, torn bytes
@@ -272,6 +278,16 @@ async fn recover_log<S: SegmentStore>(store: &S, opts: &WalOptions) -> Result<Re
     let mut discarded = Vec::new();
     if let Some(k) = segs.iter().rposition(|f| f.reset.is_some()) {
         reset_to = segs[k].reset.filter(|_| k + 1 == segs.len());
+        if let Some(at) = segs[k].reset {
+            // A reset to `at` checkpoints `at - 1`; the state says so before the segments
+            // holding the intent go (a crash before that finds the intent again).
+            let ckpt = Some(at.prev()).filter(|c| !c.is_none());
+            if state.checkpoint != ckpt {
+                state.checkpoint = ckpt;
+                state.version += 1;
+                write_state(store, opts, &state).await?;
+            }
+        }
         discarded = segs.drain(..=k).map(|f| f.info.id).collect();
         report.removed_reset.clone_from(&discarded);
     }
@@ -300,7 +316,19 @@ async fn recover_log<S: SegmentStore>(store: &S, opts: &WalOptions) -> Result<Re
         }
         None => None,
     };
-    let recovered = finish(store, opts, infos, tail, reset_to, report).await?;
+    let mut recovered = finish(store, opts, infos, tail, reset_to, report).await?;
+    if let Some(c) = state.checkpoint.filter(|&c| c >= recovered.tail.next) {
+        let slot = slot_for(state.version);
+        return Err(corrupt_err(
+            slot,
+            0,
+            &format!(
+                "the log's checkpoint is LSN {c} but its records end at LSN {}: records the checkpoint relies on are missing",
+                recovered.tail.next.prev()
+            ),
+        ));
+    }
+    recovered.state = state;
     for id in discarded {
         store.delete(id).await?;
     }
@@ -318,22 +346,7 @@ async fn reset_intent<S: SegmentStore>(store: &S, f: &Found) -> Result<Option<Ls
         return Ok(None);
     }
     let bytes = store.read(f.info.id, at..body).await?;
-    Ok(reset_in(&bytes, f.info.layout, f.last_lsn))
-}
-
-/// The reset LSN if `bytes` (the frame right before a trailer closing at `last`) is an
-/// in-place reset intent.
-fn reset_in(bytes: &[u8], layout: crate::format::Layout, last: Lsn) -> Option<Lsn> {
-    match decode_frame(bytes, layout) {
-        Ok(fr)
-            if fr.kind == FrameKind::Meta
-                && fr.len() == RESET_FRAME_LEN
-                && fr.lsn == last.next() =>
-        {
-            decode_reset(fr.payload)
-        }
-        _ => None,
-    }
+    Ok(reset_intent_frame(&bytes, f.info.layout, f.last_lsn))
 }
 
 /// Seals a last segment in which [`RecoveryMode::SkipCorrupted`] stepped over bad frames,
@@ -448,7 +461,12 @@ async fn finish<S: SegmentStore>(
     };
     report.segments = segs.len();
     report.last_lsn = tail.next.prev();
-    Ok(Recovered { segs, tail, report })
+    Ok(Recovered {
+        segs,
+        tail,
+        report,
+        state: LogState::default(),
+    })
 }
 
 async fn last_lsn_of_sealed<S: SegmentStore>(store: &S, s: &SegInfo) -> Result<Lsn> {
@@ -546,7 +564,7 @@ async fn check_segment<S: SegmentStore>(
                 && t.last_lsn.0.checked_add(1) == header.base.0.checked_add(t.records);
             if agrees {
                 let reset = if before.len() == RESET_FRAME_LEN {
-                    reset_in(&before, layout, t.last_lsn)
+                    reset_intent_frame(&before, layout, t.last_lsn)
                 } else {
                     None
                 };

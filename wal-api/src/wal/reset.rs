@@ -32,6 +32,7 @@ use crate::lsn::Lsn;
 use crate::store::SegmentStore;
 
 use super::recovery::SegInfo;
+use super::state::write_state;
 
 impl<S: SegmentStore> Wal<S> {
     /// Discards every record and restarts the log so that the next record takes `next`
@@ -40,7 +41,8 @@ impl<S: SegmentStore> Wal<S> {
     /// either the old log or the reset one (the steps are in `docs/FORMAT.md`, "Meta payload").
     ///
     /// `next` may be above or below the current end. Afterwards [`first_lsn`](Self::first_lsn)
-    /// is `next`, readers of older LSNs get [`Error::Trimmed`], live readers and waiters on
+    /// is `next`, [`last_checkpoint`](Self::last_checkpoint) is `next - 1` (`None` for 1),
+    /// metadata is kept, readers of older LSNs get [`Error::Trimmed`], live readers and waiters on
     /// discarded records get [`Error::Truncated`]. Refused with [`Error::Archived`] when a
     /// retention gate reports an archived segment (the archive would disagree with the log).
     ///
@@ -145,6 +147,20 @@ impl<S: SegmentStore> Wal<S> {
         inner.written.store(next.prev().0, Ordering::SeqCst);
         inner.flushed.store(next.prev().0, Ordering::SeqCst);
         inner.written_tx.send_replace(next.prev());
+
+        // The reset checkpoints `next - 1` (the snapshot the engine installed), before the
+        // intent goes: a crash before this line is finished by recovery, which reads the
+        // intent and writes the same state.
+        let mut state = inner.log_state();
+        let ckpt = Some(next.prev()).filter(|c| !c.is_none());
+        if state.checkpoint != ckpt {
+            state.checkpoint = ckpt;
+            state.version += 1;
+            if let Err(e) = write_state(&inner.store, &inner.opts, &state).await {
+                return Err(inner.poison("writing the state a reset checkpoints", e));
+            }
+            inner.set_log_state(state);
+        }
 
         // 3. The old segments, oldest first (the one holding the intent last).
         for s in &segs {
