@@ -38,6 +38,8 @@
 //! No metric has labels; a recorder can add global ones (the process, the log's name).
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "blocking")]
+pub mod blocking;
 pub mod codec;
 pub mod error;
 pub mod format;

@@ -46,7 +46,37 @@ impl<S: SegmentStore> Wal<S> {
     }
 
     /// Discards every record after `lsn`; durable when it returns (no crash brings them back),
-    /// and the next append gets `lsn + 1`. `lsn` must not fall inside an atomic batch.
+    /// and the next append gets `lsn + 1`. Metadata and the checkpoint are not touched; `lsn`
+    /// below the checkpoint is refused ([`Error::Trimmed`]; use [`reset`](Self::reset)).
+    ///
+    /// `lsn` must not fall inside an atomic batch ([`Error::InvalidArgument`] names the
+    /// batch's bounds). A batch is one frame under one checksum, which is what makes it all or
+    /// nothing after a crash; keeping part of it means writing a shorter frame where the
+    /// synced one was, and a crash during that rewrite could lose the records kept, which
+    /// were acknowledged. Logs that must cut anywhere (a Raft log, whose entries are each
+    /// valid alone) should append each entry as its own record: [`enqueue`](Self::enqueue)
+    /// every entry, then [`wait_durable`](Self::wait_durable) on the last ticket costs one
+    /// group commit, like a batch.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use wal_api::{Error, Lsn, Wal, WalOptions};
+    /// use wal_memory::MemoryStore;
+    ///
+    /// let wal = Wal::open(MemoryStore::new(), WalOptions::default()).await?;
+    /// let mut last = None;
+    /// for entry in [&b"e1"[..], b"e2", b"e3"] {
+    ///     last = Some(wal.enqueue(entry).await?); // one record per entry
+    /// }
+    /// wal.wait_durable(last.unwrap()).await?; // one sync for all three
+    /// wal.truncate_suffix(Lsn(1)).await?; // a conflict at entry 2: keep entry 1
+    /// assert_eq!(wal.append(b"e2'").await?, Lsn(2));
+    ///
+    /// let batch = wal.append_batch(&[&b"a"[..], b"b"]).await?;
+    /// assert!(matches!(wal.truncate_suffix(batch.first).await, Err(Error::InvalidArgument(_))));
+    /// # Ok::<(), Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn truncate_suffix(&self, lsn: Lsn) -> Result<()> {
         let inner = &*self.inner;
         let _life = inner.lifecycle.lock().await;

@@ -1,0 +1,214 @@
+//! [`BlockingWal`]: the log for engines that are not async.
+//!
+//! A `BlockingWal` owns a small multi-threaded tokio runtime and a [`Wal`] on it. Each call
+//! from a plain thread hands its operation to the runtime as a task and sleeps until the task
+//! answers, so many threads appending at once become many tasks appending at once: they share
+//! group commits exactly as async callers do, and none of them polls the engine itself
+//! (a thread that would lead a sync in `block_on` keeps the others waiting on its wake-ups).
+
+use std::ops::RangeBounds;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+
+use crate::error::{Error, Result};
+use crate::lsn::Lsn;
+use crate::options::WalOptions;
+use crate::store::SegmentStore;
+use crate::wal::{LsnRange, Record, Wal};
+
+/// A blocking handle on a [`Wal`], for callers that are not async (cheap to clone; clones
+/// share the log and its runtime).
+///
+/// Every method blocks the calling thread until the operation completes, with the same
+/// meaning and errors as the [`Wal`] method of the same name. Call it from plain threads:
+/// called from inside an async runtime it returns [`Error::InvalidArgument`] instead of
+/// blocking a runtime thread (use the [`Wal`] from [`wal`](Self::wal) there).
+///
+/// ```
+/// use wal_api::blocking::BlockingWal;
+/// use wal_api::{Lsn, WalOptions};
+/// use wal_memory::MemoryStore;
+///
+/// let wal = BlockingWal::open(MemoryStore::new(), WalOptions::default())?;
+/// let threads: Vec<_> = (0..8)
+///     .map(|i| {
+///         let wal = wal.clone();
+///         std::thread::spawn(move || wal.append(format!("from thread {i}").as_bytes()))
+///     })
+///     .collect();
+/// for t in threads {
+///     t.join().unwrap()?; // durable when it returns; the eight shared group commits
+/// }
+/// assert_eq!(wal.wal().durable_lsn(), Lsn(8));
+/// assert_eq!(wal.read(Lsn(1)..)?.len(), 8);
+/// wal.close()?;
+/// # Ok::<(), wal_api::Error>(())
+/// ```
+pub struct BlockingWal<S: SegmentStore> {
+    wal: Wal<S>,
+    rt: Arc<tokio::runtime::Runtime>,
+}
+
+impl<S: SegmentStore> Clone for BlockingWal<S> {
+    fn clone(&self) -> Self {
+        BlockingWal {
+            wal: self.wal.clone(),
+            rt: self.rt.clone(),
+        }
+    }
+}
+
+impl<S: SegmentStore> std::fmt::Debug for BlockingWal<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockingWal")
+            .field("wal", &self.wal)
+            .finish()
+    }
+}
+
+impl<S: SegmentStore> BlockingWal<S> {
+    /// Opens the log held by `store` (running recovery, as [`Wal::open`]) on a new runtime
+    /// with two worker threads.
+    pub fn open(store: S, opts: WalOptions) -> Result<BlockingWal<S>> {
+        not_in_runtime()?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("wal-blocking")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("starting the runtime of a blocking log", None, e))?;
+        let wal = rt.block_on(Wal::open(store, opts))?;
+        Ok(BlockingWal {
+            wal,
+            rt: Arc::new(rt),
+        })
+    }
+
+    /// The async log underneath (for its non-blocking accessors, or to use from async code).
+    pub fn wal(&self) -> &Wal<S> {
+        &self.wal
+    }
+
+    /// Runs `f(wal)` as a task on the runtime and waits for its answer.
+    fn run<T, F, Fut>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Wal<S>) -> Fut,
+        Fut: std::future::Future<Output = Result<T>> + Send + 'static,
+    {
+        not_in_runtime()?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let fut = f(self.wal.clone());
+        self.rt.spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        rx.blocking_recv().unwrap_or(Err(Error::Closed))
+    }
+
+    /// Appends one record: [`Wal::append`].
+    pub fn append(&self, data: &[u8]) -> Result<Lsn> {
+        let data = Bytes::copy_from_slice(data);
+        self.run(move |wal| async move { wal.append(&data).await })
+    }
+
+    /// Appends an atomic batch: [`Wal::append_batch`].
+    pub fn append_batch<R: AsRef<[u8]>>(&self, records: &[R]) -> Result<LsnRange> {
+        let records: Vec<Bytes> = records
+            .iter()
+            .map(|r| Bytes::copy_from_slice(r.as_ref()))
+            .collect();
+        self.run(move |wal| async move { wal.append_batch(&records).await })
+    }
+
+    /// Makes every record written so far durable: [`Wal::sync`].
+    pub fn sync(&self) -> Result<()> {
+        self.run(|wal| async move { wal.sync().await })
+    }
+
+    /// The records of `range` visible now: [`Wal::read`], collected (stops at the first
+    /// error, which it returns).
+    pub fn read(&self, range: impl RangeBounds<Lsn>) -> Result<Vec<Record>> {
+        let mut stream = self.wal.read(range);
+        self.run(move |_| async move {
+            let mut out = Vec::new();
+            while let Some(r) = stream.next().await {
+                out.push(r?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Replays `range` through `apply` on the calling thread: [`Wal::replay`].
+    pub fn replay<F>(&self, range: impl RangeBounds<Lsn>, apply: F) -> Result<u64>
+    where
+        F: FnMut(Lsn, &[u8]) -> Result<()> + Send,
+    {
+        not_in_runtime()?;
+        self.rt.block_on(self.wal.replay(range, apply))
+    }
+
+    /// One record: [`Wal::get`].
+    pub fn get(&self, lsn: Lsn) -> Result<Option<Record>> {
+        self.run(move |wal| async move { wal.get(lsn).await })
+    }
+
+    /// The newest record: [`Wal::last`].
+    pub fn last(&self) -> Result<Option<Record>> {
+        self.run(|wal| async move { wal.last().await })
+    }
+
+    /// Drops whole segments below `lsn`: [`Wal::truncate_prefix`].
+    pub fn truncate_prefix(&self, lsn: Lsn) -> Result<Lsn> {
+        self.run(move |wal| async move { wal.truncate_prefix(lsn).await })
+    }
+
+    /// Discards every record after `lsn`: [`Wal::truncate_suffix`].
+    pub fn truncate_suffix(&self, lsn: Lsn) -> Result<()> {
+        self.run(move |wal| async move { wal.truncate_suffix(lsn).await })
+    }
+
+    /// Restarts the log at `next`: [`Wal::reset`].
+    pub fn reset(&self, next: Lsn) -> Result<()> {
+        self.run(move |wal| async move { wal.reset(next).await })
+    }
+
+    /// Records a checkpoint: [`Wal::checkpoint`].
+    pub fn checkpoint(&self, lsn: Lsn) -> Result<()> {
+        self.run(move |wal| async move { wal.checkpoint(lsn).await })
+    }
+
+    /// Stores a metadata value: [`Wal::put_meta`].
+    pub fn put_meta(&self, key: &str, value: &[u8]) -> Result<()> {
+        let (key, value) = (key.to_owned(), Bytes::copy_from_slice(value));
+        self.run(move |wal| async move { wal.put_meta(&key, &value).await })
+    }
+
+    /// A metadata value: [`Wal::meta`] (does not block).
+    pub fn meta(&self, key: &str) -> Option<Bytes> {
+        self.wal.meta(key)
+    }
+
+    /// Rotates to a new segment: [`Wal::rotate`].
+    pub fn rotate(&self) -> Result<()> {
+        self.run(|wal| async move { wal.rotate().await })
+    }
+
+    /// Closes the log: [`Wal::close`]. The runtime stops when the last clone is dropped.
+    pub fn close(&self) -> Result<()> {
+        self.run(|wal| async move { wal.close().await })
+    }
+}
+
+/// Refuses a blocking call made on a runtime thread, where it would stall the runtime (and
+/// tokio would panic).
+fn not_in_runtime() -> Result<()> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(Error::InvalidArgument(
+            "a BlockingWal method was called from inside an async runtime; use BlockingWal::wal() there"
+                .into(),
+        ));
+    }
+    Ok(())
+}
