@@ -3,6 +3,16 @@
 //! Every integer is little-endian. `docs/FORMAT.md` describes the same layout byte by byte.
 //! Decoding never panics and never allocates from a length field: lengths are checked against
 //! the configured maximum and the bytes actually present first.
+//!
+//! # Stability
+//!
+//! This module is the stable Rust API of the on-disk format, for tools that read or write
+//! segments without the engine (`walctl`, archivers, fuzzers, third-party readers). Its items
+//! describe format version [`FORMAT_VERSION`], which `docs/FORMAT.md` specifies byte by byte,
+//! and follow semver like the rest of the crate: within one semver-compatible release series
+//! (0.1.x now) no item is removed and no encoder or decoder changes the bytes it writes or
+//! accepts. A new format version comes with a semver-incompatible release. Encoders write
+//! exactly what the engine writes, and decoders check what the engine checks.
 
 use crate::lsn::{Lsn, SegmentId};
 
@@ -512,6 +522,18 @@ pub enum FrameError {
     /// The bytes are present but fail a check; the string says which.
     Invalid(String),
 }
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::Incomplete => f.write_str("incomplete frame"),
+            FrameError::Zero => f.write_str("zero bytes where a frame should start"),
+            FrameError::Invalid(reason) => f.write_str(reason),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
 
 /// Decodes the frame at the start of `buf` for a segment of `layout`.
 ///

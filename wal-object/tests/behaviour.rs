@@ -155,10 +155,9 @@ fn foreign_keys_under_the_prefix_are_ignored() {
 fn sealing_a_large_segment_goes_multipart_and_removes_its_chunks() {
     rt().block_on(async {
         let mem: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let opts = ObjectOptions {
-            multipart_threshold: 1000,
-            part_size: 300,
-        };
+        let opts = ObjectOptions::default()
+            .multipart_threshold(1000)
+            .part_size(300);
         let s = ObjectStoreSegments::open_with(mem.clone(), "log", opts)
             .await
             .unwrap();
@@ -337,10 +336,9 @@ fn archiving_never_overwrites_a_different_copy_and_accepts_an_identical_one() {
         let a3 = Archiver::open_with(
             bucket.clone(),
             "a3",
-            ArchiverOptions {
-                multipart_threshold: 100,
-                part_size: 64,
-            },
+            ArchiverOptions::default()
+                .multipart_threshold(100)
+                .part_size(64),
         )
         .await
         .unwrap();

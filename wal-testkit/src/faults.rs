@@ -153,10 +153,7 @@ impl Faults {
         let mut s = self.lock();
         if let Some(cap) = s.capacity {
             if s.appended + len as u64 > cap {
-                return Err(Error::StorageFull {
-                    op: "appending to",
-                    segment: Some(seg),
-                });
+                return Err(Error::storage_full("appending to", Some(seg)));
             }
         }
         s.appended += len as u64;

@@ -751,7 +751,7 @@ impl<S: SegmentStore> Inner<S> {
         st.len = SEGMENT_HEADER_LEN as u64;
         st.body_crc = Some(crc32fast::hash(&header));
         st.records = 0;
-        self.counters.rotations.fetch_add(1, Ordering::Relaxed);
+        self.counters.rotated();
         tracing::debug!(target: "wal", segment = id.0, base = st.base.0, "rotated to a new segment");
         self.dur.wake();
         Ok(())

@@ -123,6 +123,7 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
                 took_ms = t0.elapsed().as_millis() as u64,
                 "log opened"
             );
+            crate::metrics::recovered(rep);
             Ok(r)
         }
         Err(e) => {

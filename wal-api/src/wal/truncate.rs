@@ -178,7 +178,7 @@ impl<S: SegmentStore> Inner<S> {
         let mut next = base;
         while next <= lsn {
             let f = decode_frame(bytes.get(pos..).unwrap_or_default(), layout)
-                .map_err(|e| Error::corrupt(id, pos as u64, format!("{e:?}")))?;
+                .map_err(|e| Error::corrupt(id, pos as u64, e.to_string()))?;
             if f.kind == FrameKind::Seal {
                 break;
             }
