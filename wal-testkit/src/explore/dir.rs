@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use wal_memory::{power_loss_image, reordered_power_loss_image, SplitMix};
+use wal_memory::{power_loss_image, reordered_power_loss_image};
+
+use super::Draws;
 
 use crate::faults::Faults;
 
@@ -325,7 +327,7 @@ impl SimDir {
 
     fn power_loss(&self, seed: u64, reordered: bool) -> SimDir {
         let s = self.lock();
-        let mut rng = SplitMix::new(seed);
+        let mut rng = Draws::new(seed);
         let mut names = s.durable.clone();
         if reordered {
             for op in &s.pending {
@@ -339,7 +341,7 @@ impl SimDir {
                 op.apply(&mut names);
             }
         }
-        let image: fn(&[u8], usize, &mut SplitMix) -> Vec<u8> = if reordered {
+        let image: fn(&[u8], usize, u64) -> Vec<u8> = if reordered {
             reordered_power_loss_image
         } else {
             power_loss_image
@@ -350,11 +352,11 @@ impl SimDir {
                 continue; // no name survived: the file is gone
             }
             let bytes = if node.data.starts_with(&node.synced) {
-                image(&node.data, node.synced.len(), &mut rng)
+                image(&node.data, node.synced.len(), rng.next_u64())
             } else if rng.below(2) == 0 {
                 node.synced.clone()
             } else {
-                image(&node.data, 0, &mut rng)
+                image(&node.data, 0, rng.next_u64())
             };
             nodes.insert(
                 id,

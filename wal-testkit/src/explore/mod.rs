@@ -63,11 +63,38 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::FutureExt;
-use wal_memory::{MemoryStore, SplitMix};
+use wal_memory::MemoryStore;
 
 use crate::faults::FaultyStore;
 
 pub use dir::SimDir;
+
+/// Seeded draws for the exploration's choices (which points, which name operations survive,
+/// the seed of each file's power-loss image): a counter through a 64-bit finalizer, so a
+/// seed replays the same choices.
+pub(crate) struct Draws {
+    seed: u64,
+    n: u64,
+}
+
+impl Draws {
+    pub(crate) fn new(seed: u64) -> Draws {
+        Draws { seed, n: 0 }
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.n += 1;
+        let mut z = self.seed ^ self.n.wrapping_mul(0xd6e8_feb8_6659_fd93);
+        z = (z ^ (z >> 32)).wrapping_mul(0xd6e8_feb8_6659_fd93);
+        z = (z ^ (z >> 32)).wrapping_mul(0xd6e8_feb8_6659_fd93);
+        z ^ (z >> 32)
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.next_u64().checked_rem(n).unwrap_or(0)
+    }
+}
 
 /// The log store an explored workload and its check get: a
 /// [`MemoryStore`] inside a [`FaultyStore`] whose halt is the crash
@@ -401,7 +428,7 @@ impl Explorer {
             return (0..all).collect();
         }
         // A partial Fisher-Yates shuffle picks `max_points` distinct points.
-        let mut rng = SplitMix::new(self.seed ^ 0x5a3c_1e0f_9d27_b486);
+        let mut rng = Draws::new(self.seed ^ 0x5a3c_1e0f_9d27_b486);
         let mut pool: Vec<u64> = (0..all).collect();
         let n = self.max_points as usize;
         for i in 0..n {
@@ -415,7 +442,7 @@ impl Explorer {
 
     /// The seed of the power-loss images at crash point `k`.
     fn point_seed(&self, k: u64) -> u64 {
-        SplitMix::new(self.seed ^ k.wrapping_add(1).wrapping_mul(0x2545_f491_4f6c_dd1d)).next_u64()
+        Draws::new(self.seed ^ k.wrapping_add(1).wrapping_mul(0x2545_f491_4f6c_dd1d)).next_u64()
     }
 
     /// Runs the workload to crash point `k` and cuts the power.
