@@ -13,6 +13,10 @@ use crate::error::Error;
 use crate::error::Result;
 
 /// Encodes and decodes typed records. Swap it to change the payload format.
+///
+/// An implementation reports failures as [`crate::Error::Codec`], built with
+/// [`crate::Error::codec`] from its own error so that the error stays reachable
+/// as the [`source`](std::error::Error::source).
 pub trait Codec<T>: Send + Sync {
     /// Encodes `value` into `out` (appending).
     fn encode(&self, value: &T, out: &mut Vec<u8>) -> Result<()>;
@@ -29,14 +33,14 @@ pub struct BincodeCodec;
 impl<T: Serialize + DeserializeOwned> Codec<T> for BincodeCodec {
     fn encode(&self, value: &T, out: &mut Vec<u8>) -> Result<()> {
         let bytes = bincode::serde::encode_to_vec(value, bincode::config::standard())
-            .map_err(|e| Error::Codec(e.to_string()))?;
+            .map_err(Error::codec)?;
         out.extend_from_slice(&bytes);
         Ok(())
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<T> {
         let (value, used) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())
-            .map_err(|e| Error::Codec(e.to_string()))?;
+            .map_err(Error::codec)?;
         trailing(bytes.len() - used)?;
         Ok(value)
     }
@@ -50,14 +54,13 @@ pub struct PostcardCodec;
 #[cfg(feature = "postcard")]
 impl<T: Serialize + DeserializeOwned> Codec<T> for PostcardCodec {
     fn encode(&self, value: &T, out: &mut Vec<u8>) -> Result<()> {
-        let bytes = postcard::to_stdvec(value).map_err(|e| Error::Codec(e.to_string()))?;
+        let bytes = postcard::to_stdvec(value).map_err(Error::codec)?;
         out.extend_from_slice(&bytes);
         Ok(())
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<T> {
-        let (value, rest) =
-            postcard::take_from_bytes(bytes).map_err(|e| Error::Codec(e.to_string()))?;
+        let (value, rest) = postcard::take_from_bytes(bytes).map_err(Error::codec)?;
         trailing(rest.len())?;
         Ok(value)
     }
@@ -69,7 +72,7 @@ fn trailing(left: usize) -> Result<()> {
     if left == 0 {
         Ok(())
     } else {
-        Err(Error::Codec(format!(
+        Err(Error::codec(format!(
             "{left} trailing bytes after the value"
         )))
     }

@@ -1,24 +1,42 @@
 //! The one error type of the log and its backends.
+//!
+//! Every variant keeps what it knows: the segment, the file path where a backend has one, and
+//! the error underneath as [`source`](std::error::Error::source) (an I/O error, a codec's
+//! error, the failure that poisoned the log), so a caller can walk the whole chain. Display
+//! text is meant for people: it names segments by number and never prints Rust debug syntax.
+//!
+//! `Error` is `Clone` (sources are shared through `Arc`): one failure can reach every task
+//! that waited on it.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::lsn::{Lsn, SegmentId};
+
+/// A boxed error of any type, as backends and codecs produce them.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An error of any type, shared (see [`Error::Codec`] and [`Error::Other`]).
+pub type SharedError = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Result alias used across the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Every error the log or a backend returns. Each variant says what the caller should do.
 #[non_exhaustive]
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug)]
 pub enum Error {
     /// An earlier sync or write failed; nothing written since is known to be durable.
     /// Close the log and open it again: recovery decides what survived.
-    #[error("log is poisoned by an earlier I/O failure ({cause}); close it and reopen to recover")]
     Poisoned {
-        /// The failure that poisoned the log.
-        cause: String,
+        /// What the log was doing when it failed (`"syncing"`, `"writing a seal trailer"`, ...).
+        during: String,
+        /// The failure that poisoned the log, as the call that hit it returned it.
+        cause: Arc<Error>,
     },
     /// Bytes on storage fail their checks and are not a torn tail. Inspect or restore the segment;
     /// a different [`RecoveryMode`](crate::RecoveryMode) may open the log anyway.
-    #[error("corrupt log: segment {segment}, offset {offset}: {reason}")]
     Corrupt {
         /// Segment holding the bad bytes.
         segment: SegmentId,
@@ -28,19 +46,16 @@ pub enum Error {
         reason: String,
     },
     /// Another writer took over this log; stop writing and hand over.
-    #[error("fenced: another writer took over this log ({detail})")]
     Fenced {
         /// What showed the fence.
         detail: String,
     },
     /// The log is already open for writing elsewhere; close the other writer first.
-    #[error("log already open by another writer: {what}")]
     AlreadyOpen {
         /// The directory or prefix that is locked.
         what: String,
     },
     /// A record (or atomic batch) is larger than the configured maximum.
-    #[error("record of {size} bytes exceeds the maximum of {max} bytes")]
     RecordTooLarge {
         /// Size of the rejected record or batch payload.
         size: u64,
@@ -48,29 +63,30 @@ pub enum Error {
         max: u64,
     },
     /// The log was closed; open it again to keep using it.
-    #[error("log is closed")]
     Closed,
     /// The storage ran out of space. Free space, then close and reopen the log.
-    #[error("storage full when {op} segment {segment:?}")]
     StorageFull {
         /// Operation that hit the limit.
         op: &'static str,
         /// Segment involved, if any.
         segment: Option<SegmentId>,
+        /// File or directory involved, where the backend has one.
+        path: Option<PathBuf>,
+        /// The I/O error that reported it, if one did.
+        source: Option<Arc<std::io::Error>>,
     },
     /// An I/O operation of a backend failed.
-    #[error("I/O error when {op} segment {segment:?}: {source}")]
     Io {
         /// What was being done (`"appending to"`, `"syncing"`, ...).
         op: &'static str,
         /// Segment involved, if any.
         segment: Option<SegmentId>,
+        /// File or directory involved, where the backend has one.
+        path: Option<PathBuf>,
         /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
     },
     /// The requested LSNs were removed by prefix truncation; the log now starts at `first`.
-    #[error("LSN {requested} is trimmed: the log starts at {first}")]
     Trimmed {
         /// First LSN asked for.
         requested: Lsn,
@@ -78,62 +94,200 @@ pub enum Error {
         first: Lsn,
     },
     /// The log was truncated under a reader (suffix truncation); re-read from `lsn`.
-    #[error("log was truncated under this reader: records from {lsn} on were discarded")]
     Truncated {
         /// First discarded LSN the reader had not yet consumed.
         lsn: Lsn,
     },
     /// A segment the caller named does not exist.
-    #[error("segment {segment} not found")]
     NotFound {
         /// The missing segment.
         segment: SegmentId,
     },
     /// A segment the caller tried to create already exists.
-    #[error("segment {segment} already exists")]
     AlreadyExists {
         /// The existing segment.
         segment: SegmentId,
     },
     /// An argument is out of range or inconsistent; the message says which.
-    #[error("invalid argument: {0}")]
     InvalidArgument(String),
     /// The backend does not support this operation.
-    #[error("not supported by this store: {0}")]
     Unsupported(&'static str),
     /// The operation would change or drop a segment that is archived, or drop one that is not
     /// archived yet; archive first, or restore from the archive.
-    #[error("segment {segment} is held by the archive: {detail}")]
     Archived {
         /// The segment concerned.
         segment: SegmentId,
         /// What was refused.
         detail: String,
     },
-    /// A typed record could not be encoded or decoded.
-    #[error("codec error: {0}")]
-    Codec(String),
-    /// Any other backend failure.
-    #[error("{context}: {source}")]
+    /// A typed record could not be encoded or decoded (see [`Error::codec`]).
+    Codec {
+        /// The record that failed to decode, when the log knows it.
+        lsn: Option<Lsn>,
+        /// The codec's own error.
+        source: SharedError,
+    },
+    /// Any other backend failure (see [`Error::other`]).
     Other {
         /// What was being done.
         context: String,
         /// The backend's own error.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+        source: SharedError,
     },
 }
 
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Poisoned { during, cause } => write!(
+                f,
+                "log is poisoned: {during} failed earlier ({cause}); close it and reopen to recover"
+            ),
+            Error::Corrupt {
+                segment,
+                offset,
+                reason,
+            } => write!(
+                f,
+                "corrupt log: segment {segment}, offset {offset}: {reason}"
+            ),
+            Error::Fenced { detail } => {
+                write!(f, "fenced: another writer took over this log ({detail})")
+            }
+            Error::AlreadyOpen { what } => write!(f, "log already open by another writer: {what}"),
+            Error::RecordTooLarge { size, max } => {
+                write!(
+                    f,
+                    "record of {size} bytes exceeds the maximum of {max} bytes"
+                )
+            }
+            Error::Closed => f.write_str("log is closed"),
+            Error::StorageFull {
+                op, segment, path, ..
+            } => write!(f, "storage full when {op}{}", place(segment, path)),
+            Error::Io {
+                op,
+                segment,
+                path,
+                source,
+            } => write!(f, "I/O error when {op}{}: {source}", place(segment, path)),
+            Error::Trimmed { requested, first } => {
+                write!(f, "LSN {requested} is trimmed: the log starts at {first}")
+            }
+            Error::Truncated { lsn } => write!(
+                f,
+                "log was truncated under this reader: records from {lsn} on were discarded"
+            ),
+            Error::NotFound { segment } => write!(f, "segment {segment} not found"),
+            Error::AlreadyExists { segment } => write!(f, "segment {segment} already exists"),
+            Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
+            Error::Unsupported(what) => write!(f, "not supported by this store: {what}"),
+            Error::Archived { segment, detail } => {
+                write!(f, "segment {segment} is held by the archive: {detail}")
+            }
+            Error::Codec { lsn, source } => write!(f, "codec error{}: {source}", at_lsn(lsn)),
+            Error::Other { context, source } => write!(f, "{context}: {source}"),
+        }
+    }
+}
+
+/// The source is the shared error itself (an `io::Error`, the codec's own error, the
+/// [`Error`] that poisoned the log), not the `Arc` around it, so `downcast_ref` on it works.
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Poisoned { cause, .. } => Some(&**cause),
+            Error::Io { source, .. } => Some(&**source),
+            Error::StorageFull { source, .. } => source
+                .as_deref()
+                .map(|e| e as &(dyn std::error::Error + 'static)),
+            Error::Codec { source, .. } | Error::Other { source, .. } => Some(&**source),
+            _ => None,
+        }
+    }
+}
+
+/// `" segment 3 (/var/wal/…3.wal)"`, `" segment 3"`, `" /var/wal"` or nothing.
+fn place(segment: &Option<SegmentId>, path: &Option<PathBuf>) -> String {
+    match (segment, path) {
+        (Some(id), Some(p)) => format!(" segment {id} ({})", p.display()),
+        (Some(id), None) => format!(" segment {id}"),
+        (None, Some(p)) => format!(" {}", p.display()),
+        (None, None) => String::new(),
+    }
+}
+
+fn at_lsn(lsn: &Option<Lsn>) -> String {
+    lsn.map(|l| format!(" in the record at LSN {l}"))
+        .unwrap_or_default()
+}
+
 impl Error {
-    /// Builds an [`Error::Io`], turning "no space" errors into [`Error::StorageFull`].
+    /// Builds an [`Error::Io`], turning "no space" errors into [`Error::StorageFull`]. Add the
+    /// file it concerns with [`with_path`](Self::with_path).
     pub fn io(op: &'static str, segment: Option<SegmentId>, source: std::io::Error) -> Error {
         if source.kind() == std::io::ErrorKind::StorageFull {
-            return Error::StorageFull { op, segment };
+            return Error::StorageFull {
+                op,
+                segment,
+                path: None,
+                source: Some(Arc::new(source)),
+            };
         }
         Error::Io {
             op,
             segment,
-            source,
+            path: None,
+            source: Arc::new(source),
+        }
+    }
+
+    /// Builds an [`Error::StorageFull`] that no I/O error reported (a quota of the backend).
+    pub fn storage_full(op: &'static str, segment: Option<SegmentId>) -> Error {
+        Error::StorageFull {
+            op,
+            segment,
+            path: None,
+            source: None,
+        }
+    }
+
+    /// Names the file or directory an [`Error::Io`] or [`Error::StorageFull`] concerns; any
+    /// other error is returned unchanged.
+    ///
+    /// ```
+    /// use wal_api::{Error, SegmentId};
+    ///
+    /// let e = Error::io("syncing", Some(SegmentId(9)), std::io::Error::other("disk gone"))
+    ///     .with_path("/var/wal/00000000000000000009.wal");
+    /// assert_eq!(
+    ///     e.to_string(),
+    ///     "I/O error when syncing segment 9 (/var/wal/00000000000000000009.wal): disk gone"
+    /// );
+    /// ```
+    #[must_use]
+    pub fn with_path(mut self, at: impl AsRef<Path>) -> Error {
+        if let Error::Io { path, .. } | Error::StorageFull { path, .. } = &mut self {
+            *path = Some(at.as_ref().to_path_buf());
+        }
+        self
+    }
+
+    /// Builds an [`Error::Codec`] from a codec's error (or a message: `&str` and `String`
+    /// convert).
+    pub fn codec(source: impl Into<BoxError>) -> Error {
+        Error::Codec {
+            lsn: None,
+            source: Arc::from(source.into()),
+        }
+    }
+
+    /// Builds an [`Error::Other`]: `context` says what was being done, `source` is the
+    /// backend's own error.
+    pub fn other(context: impl Into<String>, source: impl Into<BoxError>) -> Error {
+        Error::Other {
+            context: context.into(),
+            source: Arc::from(source.into()),
         }
     }
 
@@ -149,5 +303,159 @@ impl Error {
     /// Whether this error means bytes on storage are corrupt.
     pub fn is_corrupt(&self) -> bool {
         matches!(self, Error::Corrupt { .. })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    /// One of every variant, with and without the optional parts.
+    fn every_variant() -> Vec<Error> {
+        let io = || std::io::Error::other("disk gone");
+        vec![
+            Error::Poisoned {
+                during: "syncing".into(),
+                cause: Arc::new(Error::io("syncing", Some(SegmentId(9)), io())),
+            },
+            Error::corrupt(SegmentId(9), 64, "bad checksum"),
+            Error::Fenced {
+                detail: "epoch 3 exists".into(),
+            },
+            Error::AlreadyOpen {
+                what: "/var/wal".into(),
+            },
+            Error::RecordTooLarge { size: 10, max: 5 },
+            Error::Closed,
+            Error::storage_full("appending to", Some(SegmentId(9))),
+            Error::storage_full("creating", None),
+            Error::io("appending to", Some(SegmentId(9)), io()),
+            Error::io("listing", None, io()),
+            Error::io("listing", None, io()).with_path("/var/wal"),
+            Error::Trimmed {
+                requested: Lsn(3),
+                first: Lsn(10),
+            },
+            Error::Truncated { lsn: Lsn(4) },
+            Error::NotFound {
+                segment: SegmentId(9),
+            },
+            Error::AlreadyExists {
+                segment: SegmentId(9),
+            },
+            Error::InvalidArgument("x".into()),
+            Error::Unsupported("quarantine"),
+            Error::Archived {
+                segment: SegmentId(9),
+                detail: "archived".into(),
+            },
+            Error::codec("bad varint"),
+            Error::other("checking a segment", io()),
+        ]
+    }
+
+    #[test]
+    fn display_never_shows_rust_debug_syntax() {
+        for e in every_variant() {
+            let text = e.to_string();
+            for debug in ["Some(", "None", "SegmentId(", "Lsn(", "{ ", "\""] {
+                assert!(!text.contains(debug), "{text:?} contains {debug:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn io_error_names_segment_and_path_and_keeps_the_io_error() {
+        let e = Error::io(
+            "syncing",
+            Some(SegmentId(9)),
+            std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied"),
+        )
+        .with_path("/var/wal/00000000000000000009.wal");
+        assert_eq!(
+            e.to_string(),
+            "I/O error when syncing segment 9 (/var/wal/00000000000000000009.wal): denied"
+        );
+        let io = e
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .expect("the source is the io::Error itself");
+        assert_eq!(io.kind(), std::io::ErrorKind::PermissionDenied);
+        assert_eq!(
+            Error::io("listing", None, std::io::Error::other("gone")).to_string(),
+            "I/O error when listing: gone"
+        );
+    }
+
+    #[test]
+    fn no_space_becomes_storage_full_with_its_io_error() {
+        let e = Error::io(
+            "appending to",
+            Some(SegmentId(2)),
+            std::io::Error::from(std::io::ErrorKind::StorageFull),
+        )
+        .with_path("/w/2.wal");
+        assert!(matches!(e, Error::StorageFull { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "storage full when appending to segment 2 (/w/2.wal)"
+        );
+        let io = e.source().and_then(|s| s.downcast_ref::<std::io::Error>());
+        assert_eq!(io.map(|e| e.kind()), Some(std::io::ErrorKind::StorageFull));
+        assert!(Error::storage_full("creating", None).source().is_none());
+        // with_path leaves other variants alone.
+        assert!(matches!(Error::Closed.with_path("/x"), Error::Closed));
+    }
+
+    #[test]
+    fn poisoned_keeps_the_first_failure_as_its_source_chain() {
+        let first = Error::io("syncing", Some(SegmentId(3)), std::io::Error::other("EIO"));
+        let e = Error::Poisoned {
+            during: "syncing".into(),
+            cause: Arc::new(first.clone()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "log is poisoned: syncing failed earlier (I/O error when syncing segment 3: EIO); \
+             close it and reopen to recover"
+        );
+        let cause = e.source().expect("poison keeps its cause");
+        let cause = cause
+            .downcast_ref::<Error>()
+            .expect("the cause is the log's Error");
+        assert!(
+            matches!(cause, Error::Io { op: "syncing", .. }),
+            "{cause:?}"
+        );
+        let io = cause.source().expect("and the cause keeps its io::Error");
+        assert_eq!(io.to_string(), "EIO");
+        assert!(io.source().is_none());
+    }
+
+    #[test]
+    fn codec_and_other_keep_the_original_error() {
+        let e = Error::other("checking segment 4", std::io::Error::other("lost"));
+        assert_eq!(e.to_string(), "checking segment 4: lost");
+        assert!(e
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .is_some());
+        let e = Error::codec("bad varint");
+        assert_eq!(e.to_string(), "codec error: bad varint");
+        assert_eq!(
+            e.source().map(|s| s.to_string()).as_deref(),
+            Some("bad varint")
+        );
+        let at = Error::Codec {
+            lsn: Some(Lsn(7)),
+            source: Arc::from(BoxError::from("short read")),
+        };
+        assert_eq!(
+            at.to_string(),
+            "codec error in the record at LSN 7: short read"
+        );
     }
 }

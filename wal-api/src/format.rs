@@ -3,6 +3,16 @@
 //! Every integer is little-endian. `docs/FORMAT.md` describes the same layout byte by byte.
 //! Decoding never panics and never allocates from a length field: lengths are checked against
 //! the configured maximum and the bytes actually present first.
+//!
+//! # Stability
+//!
+//! This module is the stable Rust API of the on-disk format, for tools that read or write
+//! segments without the engine (`walctl`, archivers, fuzzers, third-party readers). Its items
+//! describe format version [`FORMAT_VERSION`], which `docs/FORMAT.md` specifies byte by byte,
+//! and follow semver like the rest of the crate: within one semver-compatible release series
+//! (0.1.x now) no item is removed and no encoder or decoder changes the bytes it writes or
+//! accepts. A new format version comes with a semver-incompatible release. Encoders write
+//! exactly what the engine writes, and decoders check what the engine checks.
 
 use crate::lsn::{Lsn, SegmentId};
 
@@ -513,12 +523,34 @@ pub enum FrameError {
     Invalid(String),
 }
 
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::Incomplete => f.write_str("incomplete frame"),
+            FrameError::Zero => f.write_str("zero bytes where a frame should start"),
+            FrameError::Invalid(reason) => f.write_str(reason),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
 /// Decodes the frame at the start of `buf` for a segment of `layout`.
 ///
 /// The payload length field is checked against `layout.max_payload` and the bytes present
 /// before the payload is touched; the checksum covers the segment's salt, so a frame copied
 /// from another segment, another log or a payload never validates.
 pub fn decode_frame(buf: &[u8], layout: Layout) -> Result<Frame<'_>, FrameError> {
+    decode_frame_checked(buf, layout, true)
+}
+
+/// [`decode_frame`], checking the checksum only when `verify` (the engine skips it for bytes
+/// it verified earlier in this process, such as a tail recovery just scanned).
+pub(crate) fn decode_frame_checked(
+    buf: &[u8],
+    layout: Layout,
+    verify: bool,
+) -> Result<Frame<'_>, FrameError> {
     let Some(h) = buf.get(0..FRAME_HEADER_LEN) else {
         if buf.iter().all(|&b| b == 0) {
             return Err(FrameError::Zero);
@@ -551,7 +583,7 @@ pub fn decode_frame(buf: &[u8], layout: Layout) -> Result<Frame<'_>, FrameError>
     let Some(payload) = buf.get(FRAME_HEADER_LEN..end) else {
         return Err(FrameError::Incomplete);
     };
-    if frame_crc(layout.salt, &h[4..], payload) != crc {
+    if verify && frame_crc(layout.salt, &h[4..], payload) != crc {
         return Err(FrameError::Invalid("frame checksum mismatch".into()));
     }
     if lsn.is_none() {

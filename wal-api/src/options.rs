@@ -39,7 +39,22 @@ pub enum Visibility {
 
 /// Configuration of a [`Wal`](crate::Wal). `Default` is safe: durable group commit,
 /// tolerate a torn tail, durable visibility.
+///
+/// Build it from `WalOptions::default()` with one setter per field; fields stay readable (and
+/// assignable), but the struct is `#[non_exhaustive]` so that new options are not breaking
+/// changes:
+///
+/// ```
+/// use wal_api::{PerWrite, RecoveryMode, WalOptions};
+///
+/// let opts = WalOptions::default()
+///     .segment_size(8 << 20)
+///     .sync_policy(PerWrite)
+///     .recovery_mode(RecoveryMode::PointInTime);
+/// assert_eq!(opts.segment_size, 8 << 20);
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct WalOptions {
     /// A segment is sealed and a new one started once it would grow past this many bytes.
     pub segment_size: u64,

@@ -115,6 +115,16 @@ impl<'a, S: SegmentStore + ?Sized> Window<'a, S> {
         Ok(self.buf.get(rel..).unwrap_or_default())
     }
 
+    /// The bytes from `pos` already in the window (clipped to `len`), without reading.
+    fn buffered(&self, pos: u64) -> &[u8] {
+        if pos < self.off {
+            return &[];
+        }
+        let rel = (pos - self.off) as usize;
+        let end = (self.len.saturating_sub(self.off) as usize).min(self.buf.len());
+        self.buf.get(rel..end).unwrap_or_default()
+    }
+
     /// Decodes the frame at `pos`.
     async fn frame_at(&mut self, pos: u64, layout: Layout) -> Result<Decoded> {
         let head = self.get(pos, FRAME_HEADER_LEN).await?;
@@ -214,6 +224,22 @@ pub(crate) async fn scan_segment<S: SegmentStore + ?Sized>(
         skipped: Vec::new(),
     };
     while pos < w.len {
+        // Fast path: in-place record, batch and meta frames already in the window are taken
+        // without a read (the common case, frame after frame); anything else (a trailer, a
+        // frame crossing the window's end, a failure) goes through the full path below.
+        while let Ok(f) = decode_frame(w.buffered(pos), layout) {
+            if f.kind == FrameKind::Seal || f.lsn != expected {
+                break;
+            }
+            out.records += u64::from(f.count);
+            out.last_lsn = out.last_lsn.max(f.last_lsn());
+            expected = f.last_lsn().next();
+            pos += f.len() as u64;
+            out.end = pos;
+        }
+        if pos >= w.len {
+            break;
+        }
         let failure = match w.frame_at(pos, layout).await? {
             Decoded::Frame(f, t) if f.kind == FrameKind::Seal => {
                 match check_trailer(&mut w, pos, t, &out).await? {

@@ -112,7 +112,7 @@ pub fn segment_records(id: SegmentId, bytes: &Bytes) -> Result<Vec<Record>> {
     let end = summary.body_len as usize;
     while pos < end {
         let f = decode_frame(&bytes[pos..end], layout)
-            .map_err(|e| Error::corrupt(id, pos as u64, format!("{e:?}")))?;
+            .map_err(|e| Error::corrupt(id, pos as u64, e.to_string()))?;
         let base = pos + FRAME_HEADER_LEN;
         for (lsn, r) in f.records() {
             out.push(Record {

@@ -252,7 +252,10 @@ where
 /// Names the LSN of a record that failed to decode.
 fn at_lsn(lsn: Lsn, e: Error) -> Error {
     match e {
-        Error::Codec(m) => Error::Codec(format!("record at LSN {lsn}: {m}")),
+        Error::Codec { source, .. } => Error::Codec {
+            lsn: Some(lsn),
+            source,
+        },
         other => other,
     }
 }

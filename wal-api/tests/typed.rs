@@ -73,14 +73,37 @@ async fn undecodable_record_ends_the_stream_with_its_lsn() {
     assert_eq!(items.len(), 2, "the stream ends at the bad record");
     assert!(items[0].is_ok());
     match &items[1] {
-        Err(Error::Codec(m)) => assert!(m.contains("LSN 2"), "{m}"),
+        Err(e @ Error::Codec { lsn, source }) => {
+            assert_eq!(*lsn, Some(Lsn(2)));
+            let text = e.to_string();
+            assert!(
+                text.starts_with("codec error in the record at LSN 2: "),
+                "{text}"
+            );
+            // The codec's own error is kept as the source, and the message ends with it.
+            let inner = std::error::Error::source(e).expect("codec errors keep their source");
+            assert_eq!(inner.to_string(), source.to_string());
+            assert!(text.ends_with(&inner.to_string()), "{text}");
+            assert!(
+                source
+                    .downcast_ref::<bincode::error::DecodeError>()
+                    .is_some(),
+                "the source is bincode's own error: {source:?}"
+            );
+        }
         other => panic!("expected a codec error, got {other:?}"),
     }
     let mut applied = 0;
     let err = log.replay(.., |_, _| applied += 1).await.unwrap_err();
-    assert!(matches!(err, Error::Codec(_)));
+    assert!(matches!(
+        err,
+        Error::Codec {
+            lsn: Some(Lsn(2)),
+            ..
+        }
+    ));
     assert_eq!(applied, 1);
-    assert!(matches!(log.get(Lsn(2)).await, Err(Error::Codec(_))));
+    assert!(matches!(log.get(Lsn(2)).await, Err(Error::Codec { .. })));
 }
 
 #[tokio::test]

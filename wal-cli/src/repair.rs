@@ -84,6 +84,18 @@ pub(crate) async fn repair(dir: &str, mode: RecoveryMode, apply: bool) -> Result
         }
     };
     println!("recovery report: {:?}", wal.recovery_report());
+    // Frames recovery steps over are lost to readers although no byte changes.
+    let skipped: Vec<String> = wal
+        .recovery_report()
+        .skipped
+        .iter()
+        .map(|(id, at, to)| {
+            format!(
+                "skip the damaged bytes {at}..{to} of segment {} (their records are lost)",
+                id.0
+            )
+        })
+        .collect();
     drop(wal);
     let after: BTreeMap<SegmentId, u64> = copy
         .list()
@@ -97,7 +109,8 @@ pub(crate) async fn repair(dir: &str, mode: RecoveryMode, apply: bool) -> Result
         .into_iter()
         .map(|(id, why, _)| (id, why))
         .collect();
-    let plan = changes(&before, &after, &quarantined);
+    let mut plan = changes(&before, &after, &quarantined);
+    plan.extend(skipped);
     if plan.is_empty() {
         println!("nothing to repair: recovery keeps every byte");
         return Ok(Outcome::Clean);

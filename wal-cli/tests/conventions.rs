@@ -285,7 +285,11 @@ async fn repair_without_apply_changes_no_byte() {
         "skip-corrupted",
     ] {
         let (code, out, err) = walctl(&["repair", d, "--mode", mode]);
-        assert_eq!(code, 1, "{mode}: {out}{err}");
+        // The default mode checks sealed segments by header and trailer only, so it finds
+        // nothing to do (the damage is reported when the record is read); the strict modes
+        // scan every frame and would change the log.
+        let want = if mode == "tolerate-torn-tail" { 0 } else { 1 };
+        assert_eq!(code, want, "{mode}: {out}{err}");
         assert_eq!(snapshot(dir.path()), before, "{mode} changed the log");
     }
     let (_, out, _) = walctl(&["repair", d, "--mode", "point-in-time"]);

@@ -23,10 +23,17 @@
 //!
 //! What the store guarantees (segment naming, directory fsync, the lock, preallocation,
 //! quarantine) is listed on [`FsStore`]; sync modes are [`SyncMode`].
+//!
+//! # Features
+//! - `testing` (off by default): test support only. It adds `DurabilityTracker` and
+//!   `FsOptions::tracker`, which record the length of every segment known durable so a test
+//!   can build the files a power loss would leave. Enable it in `[dev-dependencies]`, never
+//!   in a production build.
 #![forbid(unsafe_code)]
 
 mod options;
 mod store;
+#[cfg(feature = "testing")]
 mod tracker;
 mod writer;
 
@@ -34,4 +41,5 @@ pub use options::{FsOptions, SyncExecution, SyncMode};
 pub use store::{
     parse_segment_file_name, segment_file_name, FsStore, LOCK_FILE, QUARANTINE_DIR, SEGMENT_SUFFIX,
 };
+#[cfg(feature = "testing")]
 pub use tracker::DurabilityTracker;

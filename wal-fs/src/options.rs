@@ -1,5 +1,6 @@
 //! [`FsOptions`] and [`SyncMode`]: how an [`FsStore`](crate::FsStore) writes and syncs.
 
+#[cfg(feature = "testing")]
 use crate::tracker::DurabilityTracker;
 
 /// How a segment file is made durable.
@@ -42,7 +43,18 @@ pub enum SyncExecution {
 
 /// Configuration of an [`FsStore`](crate::FsStore). `Default` is the production setting:
 /// fdatasync, preallocation on.
+///
+/// Start from `FsOptions::default()` and use the setters; the struct is `#[non_exhaustive]`,
+/// so new options are not breaking changes.
+///
+/// ```
+/// use wal_fs::{FsOptions, SyncMode};
+///
+/// let opts = FsOptions::default().sync_mode(SyncMode::FullSync).preallocate(false);
+/// assert_eq!(opts.sync_mode, SyncMode::FullSync);
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct FsOptions {
     /// How syncs are done.
     pub sync_mode: SyncMode,
@@ -57,10 +69,10 @@ pub struct FsOptions {
     pub preallocate_max_step: u64,
     /// Which thread runs syncs ([`SyncExecution::Auto`] by default).
     pub sync_execution: SyncExecution,
-    /// Test support: records, per segment, the length known durable after each successful
-    /// create, sync, seal and cut, so a test can build the image a power loss would leave.
-    /// `None` in production.
-    pub tracker: Option<DurabilityTracker>,
+    /// Test support (feature `testing`): records, per segment, the length known durable after
+    /// each successful create, sync, seal and cut. Set with [`FsOptions::tracker`].
+    #[cfg(feature = "testing")]
+    pub(crate) tracker: Option<DurabilityTracker>,
 }
 
 impl Default for FsOptions {
@@ -70,6 +82,7 @@ impl Default for FsOptions {
             preallocate: true,
             preallocate_max_step: 4 << 20,
             sync_execution: SyncExecution::Auto,
+            #[cfg(feature = "testing")]
             tracker: None,
         }
     }
@@ -90,6 +103,13 @@ impl FsOptions {
         self
     }
 
+    /// Sets the largest step by which preallocation grows a file (at least 64 KiB is used).
+    #[must_use]
+    pub fn preallocate_max_step(mut self, bytes: u64) -> Self {
+        self.preallocate_max_step = bytes;
+        self
+    }
+
     /// Sets which thread runs syncs.
     #[must_use]
     pub fn sync_execution(mut self, how: SyncExecution) -> Self {
@@ -97,7 +117,12 @@ impl FsOptions {
         self
     }
 
-    /// Records durable lengths into `tracker` (tests only, see [`DurabilityTracker`]).
+    /// Records durable lengths into `tracker`, so a test can build the image a power loss
+    /// would leave (see [`DurabilityTracker`]).
+    ///
+    /// Only with the `testing` feature, which is meant for tests (enable it in
+    /// `[dev-dependencies]`), never for production builds.
+    #[cfg(feature = "testing")]
     #[must_use]
     pub fn tracker(mut self, tracker: DurabilityTracker) -> Self {
         self.tracker = Some(tracker);

@@ -130,11 +130,11 @@ impl Shared {
                 DirBuilder::new()
                     .mode(0o700)
                     .create(&qdir)
-                    .map_err(io("quarantining", Some(id)))?;
-                sync_dir(&self.dir).map_err(io("quarantining", Some(id)))?;
+                    .map_err(io("quarantining", Some(id), &qdir))?;
+                sync_dir(&self.dir).map_err(io("quarantining", Some(id), &self.dir))?;
                 Ok(qdir)
             }
-            Err(e) => Err(Error::io("quarantining", Some(id), e)),
+            Err(e) => Err(Error::io("quarantining", Some(id), e).with_path(&qdir)),
         }
     }
 
@@ -164,8 +164,13 @@ pub fn parse_segment_file_name(name: &str) -> Option<SegmentId> {
     SegmentId::parse_padded(name.strip_suffix(SEGMENT_SUFFIX)?)
 }
 
-fn io(op: &'static str, id: Option<SegmentId>) -> impl FnOnce(std::io::Error) -> Error {
-    move |e| Error::io(op, id, e)
+/// Maps an I/O error of `op` on `path` (concerning segment `id`, if any).
+fn io<'a>(
+    op: &'static str,
+    id: Option<SegmentId>,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |e| Error::io(op, id, e).with_path(path)
 }
 
 /// fsyncs a directory, making creates, renames and deletes in it durable.
@@ -211,10 +216,7 @@ where
     }
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r,
-        Err(e) => Err(Error::Other {
-            context: "blocking file task failed".into(),
-            source: Box::new(e),
-        }),
+        Err(e) => Err(Error::other("blocking file task failed", e)),
     }
 }
 
@@ -239,9 +241,9 @@ impl FsStore {
                 .recursive(true)
                 .mode(0o700)
                 .create(&dir)
-                .map_err(io("creating the log directory of", None))?;
+                .map_err(io("creating the log directory", None, &dir))?;
             if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                sync_dir(parent).map_err(io("syncing the parent directory of", None))?;
+                sync_dir(parent).map_err(io("syncing the parent directory", None, parent))?;
             }
         }
         let lock_path = dir.join(LOCK_FILE);
@@ -262,7 +264,7 @@ impl FsStore {
             .mode(0o600)
             .custom_flags(O_NOFOLLOW)
             .open(&lock_path)
-            .map_err(io("opening the lock file of", None))?;
+            .map_err(io("opening the lock file", None, &lock_path))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -271,7 +273,7 @@ impl FsStore {
                 })
             }
             Err(TryLockError::Error(e)) => {
-                return Err(Error::io("locking the directory of", None, e))
+                return Err(Error::io("locking", None, e).with_path(&lock_path))
             }
         }
         let store = FsStore {
@@ -295,14 +297,18 @@ impl FsStore {
     fn make_contents_durable(&self) -> Result<()> {
         let sh = &self.shared;
         for (id, path) in self.segment_files()?.into_iter().rev().take(2) {
-            let f = File::open(&path).map_err(io("opening", Some(id)))?;
-            f.sync_all().map_err(io("syncing", Some(id)))?;
+            let f = File::open(&path).map_err(io("opening", Some(id), &path))?;
+            f.sync_all().map_err(io("syncing", Some(id), &path))?;
+            #[cfg(feature = "testing")]
             if let Some(t) = &sh.opts.tracker {
-                let len = f.metadata().map_err(io("inspecting", Some(id)))?.len();
+                let len = f
+                    .metadata()
+                    .map_err(io("inspecting", Some(id), &path))?
+                    .len();
                 t.set(id, len);
             }
         }
-        sync_dir(&sh.dir).map_err(io("syncing the directory of", None))
+        sync_dir(&sh.dir).map_err(io("syncing the log directory", None, &sh.dir))
     }
 
     /// The log directory.
@@ -352,9 +358,13 @@ impl FsStore {
     fn scan(&self) -> Result<(Vec<(SegmentId, PathBuf)>, Vec<PathBuf>)> {
         let mut segs = Vec::new();
         let mut foreign = Vec::new();
-        let rd = std::fs::read_dir(&self.shared.dir).map_err(io("listing", None))?;
+        let rd = std::fs::read_dir(&self.shared.dir).map_err(io(
+            "listing the log directory",
+            None,
+            &self.shared.dir,
+        ))?;
         for entry in rd {
-            let entry = entry.map_err(io("listing", None))?;
+            let entry = entry.map_err(io("listing the log directory", None, &self.shared.dir))?;
             let name = entry.file_name();
             // Does not follow symlinks: a link named like a segment is foreign.
             let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
@@ -378,6 +388,7 @@ impl FsStore {
 
     fn forget(&self, id: SegmentId) {
         self.shared.open_writers().remove(&id);
+        #[cfg(feature = "testing")]
         if let Some(t) = &self.shared.opts.tracker {
             t.remove(id);
         }
@@ -426,7 +437,7 @@ impl SegmentStore for FsStore {
                         path.display()
                     )));
                 }
-                Err(e) => return Err(Error::io("creating", Some(id), e)),
+                Err(e) => return Err(Error::io("creating", Some(id), e).with_path(&path)),
             };
             let made = file
                 .write_all_at(&header, 0)
@@ -436,15 +447,21 @@ impl SegmentStore for FsStore {
                 // Best effort: recovery removes a segment without a valid header anyway.
                 let _ = std::fs::remove_file(&path);
                 let _ = sync_dir(&sh.dir);
-                return Err(Error::io("creating", Some(id), e));
+                return Err(Error::io("creating", Some(id), e).with_path(&path));
             }
             Ok(file)
         })
         .await?;
+        #[cfg(feature = "testing")]
         if let Some(t) = &self.shared.opts.tracker {
             t.set(id, len);
         }
-        Ok(self.register(Arc::new(WriterState::new(id, file, len))))
+        Ok(self.register(Arc::new(WriterState::new(
+            id,
+            self.shared.segment_path(id),
+            file,
+            len,
+        ))))
     }
 
     async fn open_tail(&self, id: SegmentId, truncate_at: u64) -> Result<Box<dyn SegmentWriter>> {
@@ -459,9 +476,12 @@ impl SegmentStore for FsStore {
                 Err(e) if e.kind() == ErrorKind::NotFound => {
                     return Err(Error::NotFound { segment: id })
                 }
-                Err(e) => return Err(Error::io("reopening", Some(id), e)),
+                Err(e) => return Err(Error::io("reopening", Some(id), e).with_path(&path)),
             };
-            let len = file.metadata().map_err(io("reopening", Some(id)))?.len();
+            let len = file
+                .metadata()
+                .map_err(io("reopening", Some(id), &path))?
+                .len();
             if truncate_at > len {
                 return Err(Error::InvalidArgument(format!(
                     "cannot cut segment {id} of {len} bytes at {truncate_at}"
@@ -469,17 +489,23 @@ impl SegmentStore for FsStore {
             }
             if truncate_at < len {
                 file.set_len(truncate_at)
-                    .map_err(io("cutting the tail of", Some(id)))?;
+                    .map_err(io("cutting the tail of", Some(id), &path))?;
             }
             // Always sync: the bytes recovery kept become acknowledged records.
-            file.sync_all().map_err(io("syncing", Some(id)))?;
+            file.sync_all().map_err(io("syncing", Some(id), &path))?;
             Ok(file)
         })
         .await?;
+        #[cfg(feature = "testing")]
         if let Some(t) = &self.shared.opts.tracker {
             t.set(id, truncate_at);
         }
-        Ok(self.register(Arc::new(WriterState::new(id, file, truncate_at))))
+        Ok(self.register(Arc::new(WriterState::new(
+            id,
+            self.shared.segment_path(id),
+            file,
+            truncate_at,
+        ))))
     }
 
     async fn read(&self, id: SegmentId, range: Range<u64>) -> Result<Bytes> {
@@ -490,14 +516,14 @@ impl SegmentStore for FsStore {
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Err(Error::NotFound { segment: id })
             }
-            Err(e) => return Err(Error::io("reading", Some(id), e)),
+            Err(e) => return Err(Error::io("reading", Some(id), e).with_path(&path)),
         };
         let file = match File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Err(Error::NotFound { segment: id })
             }
-            Err(e) => return Err(Error::io("reading", Some(id), e)),
+            Err(e) => return Err(Error::io("reading", Some(id), e).with_path(&path)),
         };
         let len = self.shared.logical_len(id).unwrap_or(meta.len());
         let start = range.start.min(len);
@@ -508,10 +534,10 @@ impl SegmentStore for FsStore {
         let mut buf = Vec::with_capacity(n);
         let mut f = &file;
         f.seek(SeekFrom::Start(start))
-            .map_err(io("reading", Some(id)))?;
+            .map_err(io("reading", Some(id), &path))?;
         f.take(n as u64)
             .read_to_end(&mut buf)
-            .map_err(io("reading", Some(id)))?;
+            .map_err(io("reading", Some(id), &path))?;
         Ok(Bytes::from(buf))
     }
 
@@ -524,7 +550,7 @@ impl SegmentStore for FsStore {
                 None => match std::fs::symlink_metadata(&path) {
                     Ok(m) => m.len(),
                     Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                    Err(e) => return Err(Error::io("listing", Some(id), e)),
+                    Err(e) => return Err(Error::io("listing", Some(id), e).with_path(&path)),
                 },
             };
             out.push(SegmentMeta { id, len });
@@ -541,9 +567,11 @@ impl SegmentStore for FsStore {
                 Err(e) if e.kind() == ErrorKind::NotFound => {
                     return Err(Error::NotFound { segment: id })
                 }
-                Err(e) => return Err(Error::io("deleting", Some(id), e)),
+                Err(e) => {
+                    return Err(Error::io("deleting", Some(id), e).with_path(sh.segment_path(id)))
+                }
             }
-            sync_dir(&sh.dir).map_err(io("deleting", Some(id)))
+            sync_dir(&sh.dir).map_err(io("deleting", Some(id), &sh.dir))
         })
         .await?;
         self.forget(id);
@@ -561,11 +589,14 @@ impl SegmentStore for FsStore {
             }
             let qdir = sh.quarantine_dir(id)?;
             let to = quarantine_target(&qdir, id);
-            write_new_durably(&reason_path(&to), reason.as_bytes())
-                .map_err(io("quarantining", Some(id)))?;
-            std::fs::rename(&from, &to).map_err(io("quarantining", Some(id)))?;
-            sync_dir(&qdir).map_err(io("quarantining", Some(id)))?;
-            sync_dir(&sh.dir).map_err(io("quarantining", Some(id)))
+            write_new_durably(&reason_path(&to), reason.as_bytes()).map_err(io(
+                "quarantining",
+                Some(id),
+                &to,
+            ))?;
+            std::fs::rename(&from, &to).map_err(io("quarantining", Some(id), &from))?;
+            sync_dir(&qdir).map_err(io("quarantining", Some(id), &qdir))?;
+            sync_dir(&sh.dir).map_err(io("quarantining", Some(id), &sh.dir))
         })
         .await?;
         self.forget(id);
@@ -582,7 +613,7 @@ impl SegmentStore for FsStore {
             write_new_durably(&reason_path(&to), reason.as_bytes())
                 .and_then(|()| write_new_durably(&to, &bytes))
                 .and_then(|()| sync_dir(&qdir))
-                .map_err(io("keeping a copy of", Some(id)))
+                .map_err(io("keeping a copy of", Some(id), &to))
         })
         .await
     }
@@ -591,10 +622,14 @@ impl SegmentStore for FsStore {
         let sh = Arc::clone(&self.shared);
         blocking(move || {
             let path = sh.segment_path(id);
-            let f = File::open(&path).map_err(io("syncing", Some(id)))?;
-            f.sync_all().map_err(io("syncing", Some(id)))?;
+            let f = File::open(&path).map_err(io("syncing", Some(id), &path))?;
+            f.sync_all().map_err(io("syncing", Some(id), &path))?;
+            #[cfg(feature = "testing")]
             if let Some(t) = &sh.opts.tracker {
-                let len = f.metadata().map_err(io("inspecting", Some(id)))?.len();
+                let len = f
+                    .metadata()
+                    .map_err(io("inspecting", Some(id), &path))?
+                    .len();
                 t.set(id, len);
             }
             Ok(())

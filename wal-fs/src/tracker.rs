@@ -1,4 +1,5 @@
-//! [`DurabilityTracker`]: test support recording what a power loss would keep.
+//! [`DurabilityTracker`]: test support recording what a power loss would keep (feature
+//! `testing` only).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -9,10 +10,12 @@ use wal_api::SegmentId;
 /// successful sync and seal, and cuts (`open_tail`). Bytes past it were written but not synced,
 /// so a power loss may lose or tear them.
 ///
-/// An [`FsStore`](crate::FsStore) fills it when built with [`FsOptions::tracker`](crate::FsOptions::tracker)
-/// (crate::FsOptions::tracker); a test keeps a clone across store instances and cuts files
-/// back to these lengths to simulate a power loss. A segment missing from the map is treated as
-/// wholly durable by such tests. Clones share the map.
+/// An [`FsStore`](crate::FsStore) fills it when built with
+/// [`FsOptions::tracker`](crate::FsOptions::tracker); a test keeps a clone across store
+/// instances and cuts files back to these lengths to simulate a power loss. A segment missing
+/// from the map is treated as wholly durable by such tests. Clones share the map.
+///
+/// Test support: only with the `testing` feature.
 #[derive(Clone, Debug, Default)]
 pub struct DurabilityTracker {
     map: Arc<Mutex<BTreeMap<SegmentId, u64>>>,

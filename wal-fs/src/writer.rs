@@ -1,7 +1,9 @@
 //! [`FsWriter`]: appends to one segment file.
 
+use std::fmt;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -20,6 +22,8 @@ static ZEROS: [u8; 64 << 10] = [0u8; 64 << 10];
 #[derive(Debug)]
 pub(crate) struct WriterState {
     pub(crate) id: SegmentId,
+    /// The segment file, named in errors.
+    path: PathBuf,
     file: Arc<File>,
     /// Logical length: bytes appended (excludes preallocated zeros).
     pub(crate) len: AtomicU64,
@@ -38,13 +42,35 @@ pub(crate) struct WriterState {
     /// the kernel reports to only one caller (errseq) is always seen here and recorded.
     sync_gate: Mutex<()>,
     /// The first write or sync failure; every later sync fails too (no false success).
-    failed: Mutex<Option<String>>,
+    failed: Mutex<Option<Error>>,
+}
+
+/// The error a sync returns after an earlier failure of the same file: the earlier error is
+/// its source.
+#[derive(Debug)]
+struct EarlierFailure(Error);
+
+impl fmt::Display for EarlierFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "an earlier write or sync of this segment failed ({})",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for EarlierFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
 }
 
 impl WriterState {
-    pub(crate) fn new(id: SegmentId, file: File, len: u64) -> WriterState {
+    pub(crate) fn new(id: SegmentId, path: PathBuf, file: File, len: u64) -> WriterState {
         WriterState {
             id,
+            path,
             file: Arc::new(file),
             len: AtomicU64::new(len),
             allocated: AtomicU64::new(len),
@@ -57,12 +83,13 @@ impl WriterState {
     }
 
     fn fail(&self, op: &'static str, e: std::io::Error) -> Error {
+        let e = Error::io(op, Some(self.id), e).with_path(&self.path);
         if let Ok(mut f) = self.failed.lock() {
             if f.is_none() {
-                *f = Some(format!("{op}: {e}"));
+                *f = Some(e.clone());
             }
         }
-        Error::io(op, Some(self.id), e)
+        e
     }
 
     /// Runs the blocking sync `f` of the file under the sync gate: fails without syncing once
@@ -82,10 +109,9 @@ impl WriterState {
             Some(cause) => Err(Error::io(
                 op,
                 Some(self.id),
-                std::io::Error::other(format!(
-                    "an earlier write or sync of this segment failed ({cause})"
-                )),
-            )),
+                std::io::Error::other(EarlierFailure(cause)),
+            )
+            .with_path(&self.path)),
             None => Ok(()),
         }
     }
@@ -130,9 +156,12 @@ impl FsWriter {
     }
 
     fn raise_durable(&self, len: u64) {
+        #[cfg(feature = "testing")]
         if let Some(t) = &self.store.shared.opts.tracker {
             t.raise(self.st.id, len);
         }
+        #[cfg(not(feature = "testing"))]
+        let _ = len;
     }
 }
 

@@ -3,6 +3,9 @@
 //! back to it, keeping a seeded part of the unsynced bytes, torn with garbage or zeros.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/rng.rs"]
+mod rng;
+
 use std::fs::OpenOptions;
 use std::io::Write;
 
@@ -10,8 +13,10 @@ use async_trait::async_trait;
 use tempfile::TempDir;
 use wal_api::SegmentId;
 use wal_fs::{parse_segment_file_name, segment_file_name, DurabilityTracker, FsOptions, FsStore};
-use wal_memory::{power_loss_image, reordered_power_loss_image, SplitMix};
+use wal_memory::{power_loss_image, reordered_power_loss_image};
 use wal_testkit::StoreFactory;
+
+use rng::Rng;
 
 struct Guard {
     dir: TempDir,
@@ -41,8 +46,8 @@ fn rewrite(path: &std::path::Path, bytes: &[u8]) {
 /// Every segment file becomes `image` of itself and its durable length. One time in five the
 /// last segment then gets 4 KiB of zeros appended: the zero fill of a writer that never ran its
 /// `Drop` (sealed segments were trimmed durably by `seal`).
-fn power_loss(g: &Guard, seed: u64, image: fn(&[u8], usize, &mut SplitMix) -> Vec<u8>) -> FsStore {
-    let mut rng = SplitMix::new(seed);
+fn power_loss(g: &Guard, seed: u64, image: fn(&[u8], usize, u64) -> Vec<u8>) -> FsStore {
+    let mut rng = Rng::new(seed);
     let last = std::fs::read_dir(g.dir.path())
         .expect("read dir")
         .filter_map(|e| {
@@ -62,7 +67,7 @@ fn power_loss(g: &Guard, seed: u64, image: fn(&[u8], usize, &mut SplitMix) -> Ve
             .tracker
             .durable_len(id)
             .map_or(bytes.len(), |d| d as usize);
-        let mut img = image(&bytes, durable, &mut rng);
+        let mut img = image(&bytes, durable, rng.next_u64());
         // A killed writer leaves its zero fill behind (Drop never trims it): model it.
         if Some(id) == last && rng.below(5) == 0 {
             img.resize(img.len() + 4096, 0);

@@ -43,7 +43,8 @@ async fn foreign_entry_at_a_segment_name_is_reported_at_open() {
     wal.append(b"kept").await.unwrap();
     wal.close().await.unwrap();
     drop(wal);
-    let squatter = dir.path().join(segment_file_name(SegmentId(2)));
+    // Close created segment 2 (the sealed tail's successor); squat on the name after it.
+    let squatter = dir.path().join(segment_file_name(SegmentId(3)));
     std::fs::create_dir(&squatter).unwrap();
     let opened = match FsStore::open(dir.path()) {
         Ok(store) => Wal::open(store, WalOptions::default()).await,

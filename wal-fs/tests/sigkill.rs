@@ -9,6 +9,8 @@
 
 #[path = "support/payload.rs"]
 mod payload;
+#[path = "support/rng.rs"]
+mod rng;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -19,7 +21,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use wal_api::{Error, Lsn, Visibility, Wal, WalOptions};
 use wal_fs::FsStore;
-use wal_memory::SplitMix;
+
+use rng::Rng;
 
 const WRITER: &str = env!("CARGO_BIN_EXE_wal-fs-crash-writer");
 
@@ -137,7 +140,7 @@ async fn check(dir: &std::path::Path, acked: &BTreeMap<u64, u32>, t: &mut Tally,
 async fn sigkill_loses_no_acknowledged_record() {
     let kills = env_u64("WAL_FS_KILLS", 500);
     let seed = env_u64("WAL_FS_SEED", 0x5eed_2026);
-    let mut rng = SplitMix::new(seed);
+    let mut rng = Rng::new(seed);
     let mut t = Tally::default();
     let started = Instant::now();
     let mut dir = tempfile::tempdir().unwrap();

@@ -16,11 +16,19 @@ pub const PAGE_SIZE: usize = 4096;
 pub const SECTOR_SIZE: usize = 512;
 
 /// The bytes a power loss leaves of a file of which the first `durable` bytes were synced:
-/// those survive, and the rest, chosen by `rng`, is lost (40%), survives up to a random point
+/// those survive, and the rest, chosen by `seed`, is lost (40%), survives up to a random point
 /// (30%), or survives up to a random point followed by a torn stretch of garbage or zeros
-/// (30%). [`MemoryStore::crash`](crate::MemoryStore::crash) applies it to every segment; a
-/// backend's `StoreFactory::crash` can apply it to its own files.
-pub fn power_loss_image(bytes: &[u8], durable: usize, rng: &mut SplitMix) -> Vec<u8> {
+/// (30%). The same bytes and seed always give the same image.
+///
+/// [`MemoryStore::crash`](crate::MemoryStore::crash) applies it to every segment; a backend's
+/// `StoreFactory::crash` can apply it to its own files, with a different seed per file (the
+/// crash seed mixed with the segment id, say) so that files do not all fail alike.
+pub fn power_loss_image(bytes: &[u8], durable: usize, seed: u64) -> Vec<u8> {
+    power_loss_image_with(bytes, durable, &mut SplitMix::new(seed))
+}
+
+/// [`power_loss_image`] drawing from `rng` (one generator across the segments of a store).
+pub(crate) fn power_loss_image_with(bytes: &[u8], durable: usize, rng: &mut SplitMix) -> Vec<u8> {
     let durable = durable.min(bytes.len());
     let mut image = bytes[..durable].to_vec();
     let unsynced = &bytes[durable..];
@@ -45,15 +53,27 @@ pub fn power_loss_image(bytes: &[u8], durable: usize, rng: &mut SplitMix) -> Vec
 /// The bytes a power loss leaves of a file whose first `durable` bytes were synced, on a disk
 /// that writes unsynced pages back out of order.
 ///
-/// Synced bytes survive. Every [`PAGE_SIZE`] page holding unsynced bytes, chosen by `rng`
+/// Synced bytes survive. Every [`PAGE_SIZE`] page holding unsynced bytes, chosen by `seed`
 /// independently of the others, reached the disk whole, not at all (its unsynced bytes read as
 /// zeros), or torn: each of its [`SECTOR_SIZE`] sectors reached the disk or not. Then the
 /// file's length either reached the disk too (lost pages at the end read as zeros) or stops
 /// after the last unsynced byte that did.
 ///
+/// The same bytes and seed always give the same image.
+///
 /// [`MemoryStore::crash_reordered`](crate::MemoryStore::crash_reordered) applies it to every
-/// segment; a backend's `StoreFactory::crash_reordered` can apply it to its own files.
-pub fn reordered_power_loss_image(bytes: &[u8], durable: usize, rng: &mut SplitMix) -> Vec<u8> {
+/// segment; a backend's `StoreFactory::crash_reordered` can apply it to its own files, with a
+/// different seed per file.
+pub fn reordered_power_loss_image(bytes: &[u8], durable: usize, seed: u64) -> Vec<u8> {
+    reordered_power_loss_image_with(bytes, durable, &mut SplitMix::new(seed))
+}
+
+/// [`reordered_power_loss_image`] drawing from `rng`.
+pub(crate) fn reordered_power_loss_image_with(
+    bytes: &[u8],
+    durable: usize,
+    rng: &mut SplitMix,
+) -> Vec<u8> {
     let len = bytes.len();
     let durable = durable.min(len);
     let mut image = bytes.to_vec();
@@ -111,7 +131,7 @@ mod tests {
         let durable = PAGE_SIZE + 100;
         let mut later_page_without_earlier = false;
         for seed in 0..200 {
-            let img = reordered_power_loss_image(&data, durable, &mut SplitMix::new(seed));
+            let img = reordered_power_loss_image(&data, durable, seed);
             assert!(
                 img.len() >= durable && img.len() <= data.len(),
                 "seed {seed}"
@@ -147,8 +167,7 @@ mod tests {
     #[test]
     fn fully_synced_file_is_unchanged_by_either_model() {
         let data = bytes(3000);
-        let mut rng = SplitMix::new(3);
-        assert_eq!(power_loss_image(&data, 3000, &mut rng), data);
-        assert_eq!(reordered_power_loss_image(&data, 3000, &mut rng), data);
+        assert_eq!(power_loss_image(&data, 3000, 3), data);
+        assert_eq!(reordered_power_loss_image(&data, 3000, 3), data);
     }
 }

@@ -52,7 +52,7 @@ use bytes::Bytes;
 use wal_api::{Capabilities, Error, Result, SegmentId, SegmentMeta, SegmentStore, SegmentWriter};
 
 pub use image::{power_loss_image, reordered_power_loss_image, PAGE_SIZE, SECTOR_SIZE};
-pub use rng::SplitMix;
+use rng::SplitMix;
 
 /// Operations a [`FaultPlan`] can fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -250,7 +250,7 @@ impl MemoryStore {
     ///
     /// Bytes an fsyncgate failure dropped read as zeros in the image, synced or not.
     pub fn crash(&self, seed: u64) -> MemoryStore {
-        self.power_loss(seed, power_loss_image)
+        self.power_loss(seed, image::power_loss_image_with)
     }
 
     /// The image a power loss would leave now on a disk that writes unsynced pages back out of
@@ -258,7 +258,7 @@ impl MemoryStore {
     /// lost or torn at 512-byte sectors, a later page kept while an earlier one is lost).
     /// Otherwise as [`crash`](Self::crash).
     pub fn crash_reordered(&self, seed: u64) -> MemoryStore {
-        self.power_loss(seed, reordered_power_loss_image)
+        self.power_loss(seed, image::reordered_power_loss_image_with)
     }
 
     fn power_loss(
@@ -369,10 +369,7 @@ impl SegmentStore for MemoryStore {
             }
             if let Some(cap) = s.plan.capacity {
                 if s.used() + header.len() as u64 > cap {
-                    return Err(Error::StorageFull {
-                        op: "creating",
-                        segment: Some(id),
-                    });
+                    return Err(Error::storage_full("creating", Some(id)));
                 }
             }
             s.segs.insert(id, Seg::new(header.to_vec()));
@@ -476,10 +473,7 @@ impl SegmentWriter for MemoryWriter {
         s.tick(Op::Append, Some(self.id))?;
         if let Some(cap) = s.plan.capacity {
             if s.used() + bytes.len() as u64 > cap {
-                return Err(Error::StorageFull {
-                    op: "appending to",
-                    segment: Some(self.id),
-                });
+                return Err(Error::storage_full("appending to", Some(self.id)));
             }
         }
         let seg = s

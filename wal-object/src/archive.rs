@@ -34,8 +34,15 @@ use wal_api::{
 use crate::io::{self, map_err, Created, Multipart};
 use crate::keys::{pad, parse_pad};
 
-/// Tuning of an [`Archiver`].
+/// Tuning of an [`Archiver`]. Start from `ArchiverOptions::default()` and use the setters
+/// (the struct is `#[non_exhaustive]`, so new options are not breaking changes).
+///
+/// ```
+/// let opts = wal_object::ArchiverOptions::default().multipart_threshold(1 << 30);
+/// assert_eq!(opts.multipart_threshold, 1 << 30);
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ArchiverOptions {
     /// Segments larger than this are uploaded in parts (then published with a
     /// copy-if-not-exists); smaller ones with one conditional put (S3 takes up to 5 GiB).
@@ -50,6 +57,22 @@ impl Default for ArchiverOptions {
             multipart_threshold: 256 << 20,
             part_size: io::PART_SIZE,
         }
+    }
+}
+
+impl ArchiverOptions {
+    /// Sets the size above which a segment is uploaded in parts.
+    #[must_use]
+    pub fn multipart_threshold(mut self, bytes: usize) -> Self {
+        self.multipart_threshold = bytes;
+        self
+    }
+
+    /// Sets the part size of multipart uploads.
+    #[must_use]
+    pub fn part_size(mut self, bytes: usize) -> Self {
+        self.part_size = bytes;
+        self
     }
 }
 
@@ -175,6 +198,21 @@ impl fmt::Debug for Archiver {
     }
 }
 
+/// Counts an archive attempt in the `metrics` facade (feature `metrics`; names in
+/// `wal_api::metrics`).
+fn count_archived(done: &Result<ArchivedSegment>) {
+    #[cfg(feature = "metrics")]
+    match done {
+        Ok(a) => {
+            metrics::counter!(wal_api::metrics::ARCHIVE_SEGMENTS).increment(1);
+            metrics::counter!(wal_api::metrics::ARCHIVE_BYTES).increment(a.len);
+        }
+        Err(_) => metrics::counter!(wal_api::metrics::ARCHIVE_FAILURES).increment(1),
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = done;
+}
+
 fn archive_err(id: SegmentId, detail: impl Into<String>) -> Error {
     Error::Archived {
         segment: id,
@@ -298,6 +336,17 @@ impl Archiver {
         if let Some(a) = self.get(id) {
             return Ok(a);
         }
+        let done = self.copy_verify_record(src, id).await;
+        count_archived(&done);
+        done
+    }
+
+    /// [`archive_segment`](Self::archive_segment) of a segment the manifest does not hold.
+    async fn copy_verify_record<S: SegmentStore + ?Sized>(
+        &self,
+        src: &S,
+        id: SegmentId,
+    ) -> Result<ArchivedSegment> {
         let t0 = std::time::Instant::now();
         let bytes = src.read_all(id).await?;
         // Check the segment and digest it while the upload runs; a segment that fails its
@@ -328,10 +377,8 @@ impl Archiver {
             },
         );
         let (checked, created) = futures::join!(check, upload);
-        let (entry, md5) = checked.map_err(|e| Error::Other {
-            context: format!("checking segment {id}"),
-            source: Box::new(e),
-        })?;
+        let (entry, md5) =
+            checked.map_err(|e| Error::other(format!("checking segment {id}"), e))?;
         let created = created.map_err(|e| map_err("archiving", Some(id), e))?;
         let entry = match entry {
             Ok(entry) => entry,
@@ -454,7 +501,7 @@ impl Archiver {
             version: 1,
             segments: vec![EntryJson::from(&entry)],
         })
-        .map_err(|e| Error::Codec(e.to_string()))?;
+        .map_err(Error::codec)?;
         let body = Bytes::from(body);
         for _ in 0..64 {
             let seq = self.lock().next_manifest;

@@ -1,5 +1,5 @@
 //! [`FailingObjectStore`]: an `ObjectStore` wrapper that injects seeded faults, for testing
-//! code that must stay correct when object storage misbehaves.
+//! code that must stay correct when object storage misbehaves (feature `testing` only).
 
 use std::fmt;
 use std::ops::Range;
@@ -79,6 +79,8 @@ struct State {
 /// Wraps any object store and fails its operations on a seeded schedule: errors and 503s
 /// before a request lands, timeouts and `AlreadyExists` after it landed, multipart uploads
 /// that die part-way, silently corrupted writes, slow listings, and scheduling jitter.
+///
+/// Test support: only with the `testing` feature.
 #[derive(Clone)]
 pub struct FailingObjectStore {
     inner: Arc<dyn ObjectStore>,

@@ -25,11 +25,7 @@ pub(crate) fn map_err(
 ) -> Error {
     match (e, segment) {
         (object_store::Error::NotFound { .. }, Some(segment)) => Error::NotFound { segment },
-        (e, _) => Error::Io {
-            op,
-            segment,
-            source: std::io::Error::other(e),
-        },
+        (e, _) => Error::io(op, segment, std::io::Error::other(e)),
     }
 }
 

@@ -14,7 +14,6 @@
 //!   ([`Archiver::restore`]).
 //! - [`open_url`] opens `s3://` (feature `aws`, on by default), `gs://` (feature `gcp`),
 //!   `az://` (feature `azure`), `file://` and `memory://` stores configured as the log needs.
-//! - [`FailingObjectStore`] wraps any object store with seeded faults for tests.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -38,10 +37,18 @@
 //! # Ok::<(), wal_api::Error>(())
 //! # }).unwrap();
 //! ```
+//!
+//! # Features
+//! - `aws` (default), `gcp`, `azure`: object_store's cloud backends, and the `s3://`,
+//!   `gs://` and `az://` URLs of [`open_url`].
+//! - `testing` (off by default): test support only. It adds `FailingObjectStore` (wraps any
+//!   object store with seeded faults) and `ObjectStoreSegments::rewrite` (corrupts or tears a
+//!   stored segment in place). Enable it in `[dev-dependencies]`, never in a production build.
 #![forbid(unsafe_code)]
 
 mod archive;
 mod chunk;
+#[cfg(feature = "testing")]
 mod faults;
 mod io;
 mod keys;
@@ -51,6 +58,7 @@ mod url;
 pub use archive::{
     read_through, ArchiveLag, ArchivedSegment, Archiver, ArchiverOptions, RestoreReport,
 };
+#[cfg(feature = "testing")]
 pub use faults::{FailingObjectStore, FaultConfig, FaultStats};
 pub use store::{ObjectOptions, ObjectStoreSegments};
 pub use url::open_url;

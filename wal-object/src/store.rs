@@ -13,12 +13,27 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use wal_api::format::state::is_state_slot;
 use wal_api::{Capabilities, Error, Result, SegmentId, SegmentMeta, SegmentStore, SegmentWriter};
 
-use crate::chunk;
 use crate::io::{self, map_err, Created, Multipart};
 use crate::keys::{Key, Keys};
 
-/// Tuning of an [`ObjectStoreSegments`].
+mod resolve;
+#[cfg(feature = "testing")]
+mod testing;
+mod writer;
+
+use writer::ObjectWriter;
+
+/// Tuning of an [`ObjectStoreSegments`]. Start from `ObjectOptions::default()` and use the
+/// setters (the struct is `#[non_exhaustive]`, so new options are not breaking changes).
+///
+/// ```
+/// let opts = wal_object::ObjectOptions::default()
+///     .multipart_threshold(64 << 20)
+///     .part_size(8 << 20);
+/// assert_eq!(opts.part_size, 8 << 20);
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ObjectOptions {
     /// Sealed segments larger than this are uploaded in parts (then published with a
     /// copy-if-not-exists); smaller ones with one conditional put.
@@ -33,6 +48,22 @@ impl Default for ObjectOptions {
             multipart_threshold: 16 << 20,
             part_size: io::PART_SIZE,
         }
+    }
+}
+
+impl ObjectOptions {
+    /// Sets the size above which a sealed segment is uploaded in parts.
+    #[must_use]
+    pub fn multipart_threshold(mut self, bytes: usize) -> Self {
+        self.multipart_threshold = bytes;
+        self
+    }
+
+    /// Sets the part size of multipart uploads.
+    #[must_use]
+    pub fn part_size(mut self, bytes: usize) -> Self {
+        self.part_size = bytes;
+        self
     }
 }
 
@@ -141,7 +172,7 @@ struct SegState {
     next_seq: u64,
     sealed: bool,
     deleted: bool,
-    failed: Option<String>,
+    failed: Option<Error>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -178,8 +209,7 @@ impl ObjectStoreSegments {
     }
 
     /// Opens the log under `prefix` for reading only, without taking a writer epoch (so the
-    /// current writer is not fenced). Every write fails with [`Error::Unsupported`], except
-    /// [`rewrite`](Self::rewrite).
+    /// current writer is not fenced). Every write fails with [`Error::Unsupported`].
     pub async fn open_read_only(
         store: Arc<dyn ObjectStore>,
         prefix: &str,
@@ -229,47 +259,6 @@ impl ObjectStoreSegments {
         self.inner.check_fence().await
     }
 
-    /// Replaces the stored bytes of segment `id` in place, keeping its sealed or unsealed form
-    /// (for tests that corrupt or tear segments, and for repair tools). Returns false if the
-    /// segment does not exist.
-    pub async fn rewrite(&self, id: SegmentId, f: impl FnOnce(&mut Vec<u8>)) -> Result<bool> {
-        let inner = &self.inner;
-        let Some(res) = inner.resolve(id).await? else {
-            return Ok(false);
-        };
-        let mut bytes = inner.read_resolved(id, &res, 0..u64::MAX).await?.to_vec();
-        f(&mut bytes);
-        match res {
-            Resolved::Sealed { key, .. } => {
-                inner
-                    .store
-                    .put(&key, PutPayload::from(bytes))
-                    .await
-                    .map_err(|e| map_err("rewriting", Some(id), e))?;
-            }
-            Resolved::Chunked { epoch, .. } => {
-                let listed = io::list_all(inner.store.as_ref(), &inner.keys.chunk_dir(id))
-                    .await
-                    .map_err(|e| map_err("rewriting", Some(id), e))?;
-                for (k, _) in listed {
-                    io::delete_if_exists(inner.store.as_ref(), &k)
-                        .await
-                        .map_err(|e| map_err("rewriting", Some(id), e))?;
-                }
-                inner
-                    .store
-                    .put(
-                        &inner.keys.chunk(id, 0),
-                        PutPayload::from(chunk::encode(epoch, 0, &bytes)),
-                    )
-                    .await
-                    .map_err(|e| map_err("rewriting", Some(id), e))?;
-            }
-        }
-        lock(&inner.cache).remove(&id);
-        Ok(true)
-    }
-
     fn register(&self, seg: Arc<OpenSeg>) -> Box<dyn SegmentWriter> {
         lock(&self.inner.open).insert(seg.id, seg.clone());
         lock(&self.inner.cache).remove(&seg.id);
@@ -309,250 +298,6 @@ async fn take_epoch(store: &dyn ObjectStore, keys: &Keys) -> Result<u64> {
     Err(Error::AlreadyOpen {
         what: format!("{}: writer epochs keep being taken", keys.root().as_ref()),
     })
-}
-
-impl Inner {
-    fn fenced_error(&self, what: &str) -> Error {
-        if !self.fenced.swap(true, Ordering::SeqCst) {
-            tracing::warn!(
-                target: "wal::object",
-                prefix = self.keys.root().as_ref(),
-                epoch = self.epoch,
-                what,
-                "fenced: a newer writer owns this log"
-            );
-        }
-        Error::Fenced {
-            detail: format!(
-                "{what} (prefix {}, epoch {})",
-                self.keys.root().as_ref(),
-                self.epoch
-            ),
-        }
-    }
-
-    async fn check_fence(&self) -> Result<()> {
-        if self.read_only {
-            return Err(Error::Unsupported("writing through a read-only handle"));
-        }
-        if self.fenced.load(Ordering::SeqCst) {
-            return Err(self.fenced_error("fenced earlier"));
-        }
-        match self.store.head(&self.keys.epoch(self.epoch + 1)).await {
-            Ok(_) => Err(self.fenced_error("a newer writer epoch exists")),
-            Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(map_err("checking the writer epoch of", None, e)),
-        }
-    }
-
-    /// Reads and validates the chunk chain of `id` given its listed sequence numbers.
-    async fn chain(&self, id: SegmentId, seqs: &[u64]) -> Result<Option<Chain>> {
-        let mut bytes: Vec<u8> = Vec::new();
-        let mut epoch = 0u64;
-        let mut valid = 0u64;
-        let mut sorted = seqs.to_vec();
-        sorted.sort_unstable();
-        for (i, seq) in sorted.iter().enumerate() {
-            if *seq != i as u64 {
-                break; // a missing chunk ends the chain
-            }
-            let got = match self.store.get(&self.keys.chunk(id, *seq)).await {
-                Ok(r) => r.bytes().await,
-                Err(e) => Err(e),
-            };
-            let raw = match got {
-                Ok(b) => b,
-                Err(object_store::Error::NotFound { .. }) => break,
-                Err(e) => return Err(map_err("reading a chunk of", Some(id), e)),
-            };
-            let Some(c) = chunk::decode(&raw) else {
-                break; // torn or corrupt chunk ends the chain
-            };
-            if c.epoch < epoch {
-                // Written by a fenced writer after a newer one took over: not part of the log.
-                valid += 1;
-                continue;
-            }
-            if c.start > bytes.len() as u64 {
-                break; // a gap
-            }
-            bytes.truncate(c.start as usize);
-            bytes.extend_from_slice(&c.data);
-            epoch = c.epoch;
-            valid += 1;
-        }
-        Ok((valid > 0).then_some(Chain {
-            bytes,
-            epoch,
-            valid,
-        }))
-    }
-
-    /// Chooses the representation of a segment: the newest sealed object unless the chunk
-    /// chain is from a newer epoch.
-    async fn choose(
-        &self,
-        id: SegmentId,
-        sealed: Option<(u64, u64)>,
-        seqs: &[u64],
-    ) -> Result<Option<Resolved>> {
-        let chain = if seqs.is_empty() {
-            None
-        } else {
-            self.chain(id, seqs).await?
-        };
-        Ok(match (sealed, chain) {
-            (Some((epoch, size)), c) if c.as_ref().is_none_or(|c| epoch >= c.epoch) => {
-                Some(Resolved::Sealed {
-                    key: self.keys.sealed(id, epoch),
-                    size,
-                    epoch,
-                })
-            }
-            (_, Some(c)) => Some(Resolved::Chunked {
-                bytes: Bytes::from(c.bytes),
-                epoch: c.epoch,
-            }),
-            _ => None,
-        })
-    }
-
-    /// The stored form of one segment (not consulting open writers).
-    async fn resolve(&self, id: SegmentId) -> Result<Option<Resolved>> {
-        if let Some(r) = lock(&self.cache).get(&id) {
-            return Ok(Some(r.clone()));
-        }
-        let sealed = io::list_all(self.store.as_ref(), &self.keys.sealed_dir(id))
-            .await
-            .map_err(|e| map_err("listing", Some(id), e))?;
-        let sealed = sealed
-            .iter()
-            .filter_map(|(k, size)| match self.keys.parse(k) {
-                Some(Key::Sealed { id: i, epoch }) if i == id => Some((epoch, *size)),
-                _ => None,
-            })
-            .max();
-        let seqs = self.chunk_seqs(id).await?;
-        let r = self.choose(id, sealed, &seqs).await?;
-        if let Some(r) = &r {
-            lock(&self.cache).insert(id, r.clone());
-        }
-        Ok(r)
-    }
-
-    async fn chunk_seqs(&self, id: SegmentId) -> Result<Vec<u64>> {
-        let listed = io::list_all(self.store.as_ref(), &self.keys.chunk_dir(id))
-            .await
-            .map_err(|e| map_err("listing chunks of", Some(id), e))?;
-        Ok(listed
-            .iter()
-            .filter_map(|(k, _)| match self.keys.parse(k) {
-                Some(Key::Chunk { id: i, seq }) if i == id => Some(seq),
-                _ => None,
-            })
-            .collect())
-    }
-
-    async fn read_resolved(&self, id: SegmentId, r: &Resolved, range: Range<u64>) -> Result<Bytes> {
-        let len = r.len();
-        let start = range.start.min(len);
-        let end = range.end.min(len).max(start);
-        match r {
-            Resolved::Chunked { bytes, .. } => Ok(bytes.slice(start as usize..end as usize)),
-            Resolved::Sealed { key, .. } => {
-                if start == end {
-                    return Ok(Bytes::new());
-                }
-                self.store
-                    .get_range(key, start..end)
-                    .await
-                    .map_err(|e| map_err("reading", Some(id), e))
-            }
-        }
-    }
-
-    fn open_seg(&self, id: SegmentId) -> Option<Arc<OpenSeg>> {
-        lock(&self.open).get(&id).cloned()
-    }
-
-    /// Deletes every chunk of `id` (sequence 0 first, so a partial delete hides the rest).
-    async fn delete_chunks(&self, id: SegmentId) -> Result<()> {
-        let mut seqs = self.chunk_seqs(id).await?;
-        seqs.sort_unstable();
-        for seq in seqs {
-            io::delete_if_exists(self.store.as_ref(), &self.keys.chunk(id, seq))
-                .await
-                .map_err(|e| map_err("deleting a chunk of", Some(id), e))?;
-        }
-        Ok(())
-    }
-
-    /// Deletes the sealed objects of `id` with an epoch in `epochs`.
-    async fn delete_sealed(&self, id: SegmentId, keep: Option<u64>) -> Result<()> {
-        let listed = io::list_all(self.store.as_ref(), &self.keys.sealed_dir(id))
-            .await
-            .map_err(|e| map_err("listing", Some(id), e))?;
-        for (k, _) in listed {
-            if let Some(Key::Sealed { epoch, .. }) = self.keys.parse(&k) {
-                if Some(epoch) != keep {
-                    io::delete_if_exists(self.store.as_ref(), &k)
-                        .await
-                        .map_err(|e| map_err("deleting", Some(id), e))?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The epoch that wrote chunk `seq` of `id`, if it exists and decodes.
-    async fn chunk_epoch(&self, id: SegmentId, seq: u64) -> Result<Option<u64>> {
-        let got = match self.store.get(&self.keys.chunk(id, seq)).await {
-            Ok(r) => r.bytes().await,
-            Err(e) => Err(e),
-        };
-        match got {
-            Ok(raw) => Ok(chunk::decode(&raw).map(|c| c.epoch)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(map_err("reading a chunk of", Some(id), e)),
-        }
-    }
-
-    /// Writes the next chunk of `id` at `seq` (or after chunks that a fenced older writer
-    /// slipped in, which readers skip). Returns the sequence number used; `Ok` only when the
-    /// chunk is stored with exactly our bytes and no newer writer exists.
-    async fn put_chunk(&self, id: SegmentId, seq: u64, start: u64, data: &[u8]) -> Result<u64> {
-        let body = chunk::encode(self.epoch, start, data);
-        let mut seq = seq;
-        for _ in 0..64 {
-            let key = self.keys.chunk(id, seq);
-            match io::create_object(
-                self.store.as_ref(),
-                &key,
-                body.clone(),
-                Multipart::NEVER,
-                || key.clone(),
-            )
-            .await
-            {
-                Ok(Created::Ours) => {
-                    self.check_fence().await?;
-                    return Ok(seq);
-                }
-                Ok(Created::Taken) => match self.chunk_epoch(id, seq).await? {
-                    Some(e) if e < self.epoch => seq += 1,
-                    _ => {
-                        return Err(self.fenced_error(&format!(
-                            "chunk {seq} of segment {id} was written by another writer"
-                        )))
-                    }
-                },
-                Err(e) => return Err(map_err("writing a chunk of", Some(id), e)),
-            }
-        }
-        Err(self.fenced_error(&format!(
-            "segment {id} keeps being written by another writer"
-        )))
-    }
 }
 
 #[async_trait]
@@ -827,160 +572,5 @@ impl SegmentStore for ObjectStoreSegments {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities::with_quarantine().remote()
-    }
-}
-
-/// Writer of one segment.
-struct ObjectWriter {
-    inner: Arc<Inner>,
-    seg: Arc<OpenSeg>,
-}
-
-impl fmt::Debug for ObjectWriter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ObjectWriter")
-            .field("segment", &self.seg.id)
-            .field("epoch", &self.inner.epoch)
-            .finish()
-    }
-}
-
-impl ObjectWriter {
-    fn check_usable(&self, st: &SegState) -> Result<()> {
-        let id = self.seg.id;
-        if st.deleted {
-            return Err(Error::NotFound { segment: id });
-        }
-        if let Some(f) = &st.failed {
-            return Err(Error::Io {
-                op: "writing",
-                segment: Some(id),
-                source: std::io::Error::other(format!("an earlier write failed: {f}")),
-            });
-        }
-        Ok(())
-    }
-
-    /// Remembers a failure so no later sync reports success over it.
-    fn fail(&self, e: Error) -> Error {
-        let mut st = lock(&self.seg.state);
-        if st.failed.is_none() {
-            st.failed = Some(e.to_string());
-        }
-        e
-    }
-}
-
-#[async_trait]
-impl SegmentWriter for ObjectWriter {
-    fn id(&self) -> SegmentId {
-        self.seg.id
-    }
-
-    async fn append(&self, bytes: &[u8]) -> Result<u64> {
-        let mut st = lock(&self.seg.state);
-        self.check_usable(&st)?;
-        if st.sealed {
-            return Err(Error::InvalidArgument(format!(
-                "segment {} is sealed",
-                self.seg.id
-            )));
-        }
-        if self.inner.fenced.load(Ordering::SeqCst) {
-            return Err(self.inner.fenced_error("fenced earlier"));
-        }
-        st.data.extend_from_slice(bytes);
-        Ok(st.data.len() as u64)
-    }
-
-    async fn sync(&self) -> Result<()> {
-        let _g = self.seg.sync_lock.lock().await;
-        let (start, data, seq) = {
-            let st = lock(&self.seg.state);
-            if st.sealed && st.failed.is_none() {
-                return Ok(());
-            }
-            self.check_usable(&st)?;
-            if st.durable == st.data.len() {
-                return Ok(());
-            }
-            (st.durable, st.data[st.durable..].to_vec(), st.next_seq)
-        };
-        let id = self.seg.id;
-        let used = match self.inner.put_chunk(id, seq, start as u64, &data).await {
-            Ok(used) => used,
-            Err(e) => return Err(self.fail(e)),
-        };
-        let mut st = lock(&self.seg.state);
-        st.durable = st.durable.max(start + data.len());
-        st.next_seq = used + 1;
-        Ok(())
-    }
-
-    async fn seal(&self) -> Result<SegmentMeta> {
-        let _g = self.seg.sync_lock.lock().await;
-        let id = self.seg.id;
-        let inner = &self.inner;
-        let data = {
-            let st = lock(&self.seg.state);
-            self.check_usable(&st)?;
-            if st.sealed {
-                return Ok(SegmentMeta {
-                    id,
-                    len: st.data.len() as u64,
-                });
-            }
-            Bytes::from(st.data.clone())
-        };
-        let key = inner.keys.sealed(id, inner.epoch);
-        let tmp = || inner.keys.tmp(&format!("{}-{}", id.padded(), io::unique()));
-        let created = io::create_object(
-            inner.store.as_ref(),
-            &key,
-            data.clone(),
-            Multipart {
-                threshold: inner.opts.multipart_threshold,
-                part_size: inner.opts.part_size,
-            },
-            tmp,
-        )
-        .await;
-        match created {
-            Ok(Created::Ours) => {}
-            Ok(Created::Taken) => {
-                return Err(self.fail(inner.fenced_error(&format!(
-                    "sealed segment {id} of this epoch holds other bytes"
-                ))))
-            }
-            Err(e) => return Err(self.fail(map_err("sealing", Some(id), e))),
-        }
-        if let Err(e) = inner.check_fence().await {
-            return Err(self.fail(e));
-        }
-        {
-            let mut st = lock(&self.seg.state);
-            st.sealed = true;
-            st.durable = st.data.len();
-        }
-        // The sealed object now wins over the chunks and older sealed copies; removing them is
-        // cleanup, and a failure leaves only garbage that reads never use.
-        let _ = inner.delete_chunks(id).await;
-        let _ = inner.delete_sealed(id, Some(inner.epoch)).await;
-        lock(&inner.cache).insert(
-            id,
-            Resolved::Sealed {
-                key,
-                size: data.len() as u64,
-                epoch: inner.epoch,
-            },
-        );
-        let mut open = lock(&inner.open);
-        if open.get(&id).is_some_and(|s| Arc::ptr_eq(s, &self.seg)) {
-            open.remove(&id);
-        }
-        Ok(SegmentMeta {
-            id,
-            len: data.len() as u64,
-        })
     }
 }

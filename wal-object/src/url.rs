@@ -33,7 +33,7 @@ use wal_api::{Error, Result};
 /// Anything else, or a cloud scheme whose feature this build lacks, is
 /// [`Error::InvalidArgument`] saying so.
 pub fn open_url(url: &str) -> Result<(Arc<dyn ObjectStore>, String)> {
-    let bad = |why: &str| Error::InvalidArgument(format!("object store URL {url:?}: {why}"));
+    let bad = |why: &str| Error::InvalidArgument(format!("object store URL '{url}': {why}"));
     for (scheme, feature) in [("s3://", "aws"), ("gs://", "gcp"), ("az://", "azure")] {
         let Some(rest) = url.strip_prefix(scheme) else {
             continue;

@@ -155,10 +155,9 @@ fn foreign_keys_under_the_prefix_are_ignored() {
 fn sealing_a_large_segment_goes_multipart_and_removes_its_chunks() {
     rt().block_on(async {
         let mem: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let opts = ObjectOptions {
-            multipart_threshold: 1000,
-            part_size: 300,
-        };
+        let opts = ObjectOptions::default()
+            .multipart_threshold(1000)
+            .part_size(300);
         let s = ObjectStoreSegments::open_with(mem.clone(), "log", opts)
             .await
             .unwrap();
@@ -180,15 +179,22 @@ fn sealing_a_large_segment_goes_multipart_and_removes_its_chunks() {
         let sealed: Vec<_> = all.iter().filter(|k| k.contains("/segments/")).collect();
         assert!(sealed.len() >= 2, "{all:?}");
         assert!(!all.iter().any(|k| k.contains("/tmp/")), "{all:?}");
-        // Close sealed the tail too, so no chunk is left.
-        let chunk_segs: std::collections::BTreeSet<_> = all
+        // Close sealed the tail and created its empty successor: the only chunk left is that
+        // segment's header, and every other segment is one sealed object.
+        let list = s.list().await.unwrap();
+        let newest = list.last().unwrap().id;
+        let chunk_segs: Vec<_> = all
             .iter()
             .filter(|k| k.contains("/chunks/"))
             .map(|k| k.split('/').nth(2).unwrap().to_string())
             .collect();
-        assert!(chunk_segs.is_empty(), "{all:?}");
-        let list = s.list().await.unwrap();
-        for m in &list {
+        assert_eq!(chunk_segs, vec![newest.padded()], "{all:?}");
+        assert_eq!(
+            s.read_all(newest).await.unwrap().len(),
+            64,
+            "an empty segment"
+        );
+        for m in &list[..list.len() - 1] {
             let b = s.read_all(m.id).await.unwrap();
             assert!(check_segment(m.id, &b, false).unwrap().trailer.is_some());
         }
@@ -337,10 +343,9 @@ fn archiving_never_overwrites_a_different_copy_and_accepts_an_identical_one() {
         let a3 = Archiver::open_with(
             bucket.clone(),
             "a3",
-            ArchiverOptions {
-                multipart_threshold: 100,
-                part_size: 64,
-            },
+            ArchiverOptions::default()
+                .multipart_threshold(100)
+                .part_size(64),
         )
         .await
         .unwrap();
@@ -361,8 +366,13 @@ fn archive_sealed_leaves_the_newest_segment() {
         // The state slots (metadata) sort after every segment: still the newest segment of
         // records is the one left, and the slots are never archived.
         wal.put_meta("vote", b"7").await.unwrap();
-        // A clean close seals the tail: now every segment has a trailer.
+        // A clean close seals the tail and creates its empty successor; without that
+        // successor (a crash before its creation) every segment has a trailer, and the
+        // newest, sealed or not, is still left alone.
         wal.close().await.unwrap();
+        drop(wal);
+        let successor = local.list_segments().await.unwrap().last().unwrap().id;
+        local.delete(successor).await.unwrap();
         let listed = local.list_segments().await.unwrap();
         assert!(
             local.list().await.unwrap().len() > listed.len(),

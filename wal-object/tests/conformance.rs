@@ -294,10 +294,7 @@ mod s3 {
             rt().block_on(async {
                 let (store, _) = super::make_store();
                 let prefix = unique_prefix("s3-extra");
-                let opts = wal_object::ObjectOptions {
-                    multipart_threshold: 1000,
-                    ..Default::default()
-                };
+                let opts = wal_object::ObjectOptions::default().multipart_threshold(1000);
                 let s = ObjectStoreSegments::open_with(store.clone(), &prefix, opts)
                     .await
                     .unwrap();
@@ -324,10 +321,7 @@ mod s3 {
                 let archiver = Archiver::open_with(
                     store.clone(),
                     &format!("{prefix}/archive"),
-                    wal_object::ArchiverOptions {
-                        multipart_threshold: 1000,
-                        ..Default::default()
-                    },
+                    wal_object::ArchiverOptions::default().multipart_threshold(1000),
                 )
                 .await
                 .unwrap();

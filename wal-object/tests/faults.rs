@@ -261,10 +261,9 @@ struct BackendRun {
 async fn backend_schedule(seed: u64) -> BackendRun {
     let mem: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     let failing = FailingObjectStore::new(mem.clone(), backend_faults(seed));
-    let opts = ObjectOptions {
-        multipart_threshold: 600,
-        part_size: 256,
-    };
+    let opts = ObjectOptions::default()
+        .multipart_threshold(600)
+        .part_size(256);
     let mut out = BackendRun::default();
     let mut issued: Vec<Vec<u8>> = Vec::new();
     let mut acked_upto = 0u64;
@@ -369,14 +368,13 @@ async fn archive_schedule(seed: u64) -> ArchiveRun {
             ..backend_faults(seed)
         },
     );
-    let opts = ArchiverOptions {
-        multipart_threshold: if seed.is_multiple_of(2) {
+    let opts = ArchiverOptions::default()
+        .multipart_threshold(if seed.is_multiple_of(2) {
             700
         } else {
             usize::MAX
-        },
-        part_size: 256,
-    };
+        })
+        .part_size(256);
     // Opening may fail under faults; retry like an operator would.
     let mut archiver = None;
     for _ in 0..10 {

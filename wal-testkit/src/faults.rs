@@ -90,25 +90,41 @@ impl Faults {
         self.lock().syncs
     }
 
-    fn op(&self, what: &'static str, seg: Option<SegmentId>) -> Result<()> {
+    /// Counts one operation, described by `describe` in the trace; `false` when the halt
+    /// refuses it. Shared with the simulated directory of [`explore`](crate::explore), so the
+    /// log's store and the engine's own files count on one counter.
+    pub(crate) fn count(&self, describe: impl FnOnce() -> String) -> bool {
         let mut s = self.lock();
         s.ops += 1;
         let (n, halted) = (s.ops, s.halt_after.is_some_and(|h| s.ops > h));
         if let Some(t) = s.trace.as_mut() {
-            let seg = seg.map_or(String::new(), |id| format!(" segment {id}"));
             let mark = if halted { " (refused: halted)" } else { "" };
-            t.push(format!("{n}: {what}{seg}{mark}"));
+            t.push(format!("{n}: {}{mark}", describe()));
         }
-        if let Some(h) = s.halt_after {
-            if s.ops > h {
-                return Err(Error::io(
-                    what,
-                    seg,
-                    std::io::Error::other("store halted (simulated power loss)"),
-                ));
-            }
+        !halted
+    }
+
+    /// Lets every operation counted so far through and fails every later one (a halt that
+    /// was already reached stays where it is).
+    pub(crate) fn freeze(&self) {
+        let mut s = self.lock();
+        let at = s.halt_after.map_or(s.ops, |h| h.min(s.ops));
+        s.halt_after = Some(at);
+    }
+
+    fn op(&self, what: &'static str, seg: Option<SegmentId>) -> Result<()> {
+        let described = || {
+            let seg = seg.map_or(String::new(), |id| format!(" segment {id}"));
+            format!("{what}{seg}")
+        };
+        if self.count(described) {
+            return Ok(());
         }
-        Ok(())
+        Err(Error::io(
+            what,
+            seg,
+            std::io::Error::other("store halted (simulated power loss)"),
+        ))
     }
 
     fn sync_op(&self, seg: SegmentId, what: &'static str) -> Result<Option<Duration>> {
@@ -137,10 +153,7 @@ impl Faults {
         let mut s = self.lock();
         if let Some(cap) = s.capacity {
             if s.appended + len as u64 > cap {
-                return Err(Error::StorageFull {
-                    op: "appending to",
-                    segment: Some(seg),
-                });
+                return Err(Error::storage_full("appending to", Some(seg)));
             }
         }
         s.appended += len as u64;

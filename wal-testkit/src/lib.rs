@@ -12,6 +12,12 @@
 //! tested: [`broken`] wraps any backend in stores that each break one promise of the contract,
 //! and every one of them must fail at least one case.
 //!
+//! For engine authors, [`explore`] runs *your* workload and *your* invariants at every crash
+//! point: the log on a `wal_memory::MemoryStore`, the engine's own files (snapshots) in a
+//! simulated directory ([`explore::SimDir`]) with the same power-loss semantics, one operation
+//! counter over both, seeded power loss, and a replay of any failing point by seed and crash
+//! point (see the example there).
+//!
 //! ```ignore
 //! // tests/conformance.rs of a backend crate
 //! struct Factory;
@@ -34,6 +40,7 @@ pub mod broken;
 pub mod cases;
 pub mod crash;
 mod durability;
+pub mod explore;
 pub mod faults;
 pub mod model;
 pub mod sequence;

@@ -24,14 +24,14 @@
 //!
 //! # Lock order
 //! `lifecycle` (truncations) → `leader` (who runs the next group commit) → the append lock
-//! (`state`) → `io` (one sync or seal at a time) → the std locks (segment table, cut history,
-//! poison cause), which are never held across an await. A task may skip levels but never takes
-//! a lock to the left of one it holds. The group-commit leader holds `leader`, takes `state`
+//! (`state`) → `io` (one sync or seal at a time) → the std locks (segment table, cut history),
+//! which are never held across an await. A task may skip levels but never takes a lock to the
+//! left of one it holds. The group-commit leader holds `leader`, takes `state`
 //! briefly to flush, releases it, and only then takes `io` to sync, so appends continue while a
 //! sync is in flight.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex as StdMutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex as StdMutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{watch, Mutex, MutexGuard};
@@ -90,8 +90,8 @@ pub(crate) struct Durability {
     /// `written_bytes` count (see the engine) the durable watermark covers.
     durable_bytes: AtomicU64,
     tx: watch::Sender<Watermark>,
-    poisoned: AtomicBool,
-    cause: StdMutex<Option<String>>,
+    /// Set once, by the first failure: what failed and the error it returned.
+    poison: OnceLock<(String, Arc<Error>)>,
     /// Truncations so far (the current era).
     era: AtomicU64,
     cuts: StdMutex<Vec<Cut>>,
@@ -110,8 +110,7 @@ impl Durability {
             durable: AtomicU64::new(durable.0),
             durable_bytes: AtomicU64::new(0),
             tx,
-            poisoned: AtomicBool::new(false),
-            cause: StdMutex::new(None),
+            poison: OnceLock::new(),
             era: AtomicU64::new(0),
             cuts: StdMutex::new(Vec::new()),
         }
@@ -143,42 +142,37 @@ impl Durability {
     }
 
     pub(crate) fn is_poisoned(&self) -> bool {
-        self.poisoned.load(Ordering::SeqCst)
+        self.poison.get().is_some()
     }
 
     /// `Err(Poisoned)` once the log is poisoned.
     pub(crate) fn check(&self) -> Result<()> {
-        if self.is_poisoned() {
-            return Err(Error::Poisoned {
-                cause: self.cause(),
-            });
+        match self.poison.get() {
+            Some((during, cause)) => Err(Error::Poisoned {
+                during: during.clone(),
+                cause: Arc::clone(cause),
+            }),
+            None => Ok(()),
         }
-        Ok(())
-    }
-
-    fn cause(&self) -> String {
-        self.cause
-            .lock()
-            .ok()
-            .and_then(|c| c.clone())
-            .unwrap_or_else(|| "unknown failure".into())
     }
 
     /// Poisons the log after a failed write, sync or seal; returns the original error for the
-    /// caller that hit it. Every later call sees [`Error::Poisoned`].
+    /// caller that hit it. Every later call sees [`Error::Poisoned`] with the first failure as
+    /// its source.
     pub(crate) fn poison(&self, what: &str, e: Error) -> Error {
-        if let Ok(mut c) = self.cause.lock() {
-            if c.is_none() {
-                tracing::error!(
-                    target: "wal",
-                    cause = %e,
-                    during = what,
-                    "log poisoned: every later call fails until it is reopened"
-                );
-                *c = Some(format!("{what}: {e}"));
-            }
+        let first = self
+            .poison
+            .set((what.to_string(), Arc::new(e.clone())))
+            .is_ok();
+        if first {
+            tracing::error!(
+                target: "wal",
+                cause = %e,
+                during = what,
+                "log poisoned: every later call fails until it is reopened"
+            );
+            crate::metrics::poisoned();
         }
-        self.poisoned.store(true, Ordering::SeqCst);
         self.wake();
         e
     }
@@ -237,6 +231,7 @@ impl Durability {
             Err(e) => return Err(self.poison("sealing a segment", e)),
         };
         let took = t0.elapsed();
+        crate::metrics::sealed();
         let records = self.publish(era, last, bytes);
         self.wake();
         Ok((meta, Synced { records, took }))

@@ -157,6 +157,10 @@ pub(crate) struct Inner<S> {
     log_state: RwLock<LogState>,
     /// Mirrors the state's checkpoint (0: none) for readers.
     checkpoint: AtomicU64,
+    /// Segments whose frames recovery checked at open, with the length checked: readers skip
+    /// the checksum there (the bytes were verified in this process; a suffix truncation
+    /// clips the length, a reset clears the list).
+    verified: RwLock<Vec<(SegmentId, u64)>>,
 }
 
 /// A write-ahead log over a [`SegmentStore`].
@@ -245,6 +249,7 @@ impl<S: SegmentStore> Wal<S> {
             report: rec.report,
             checkpoint: AtomicU64::new(rec.state.checkpoint.map_or(0, |c| c.0)),
             log_state: RwLock::new(rec.state),
+            verified: RwLock::new(rec.verified),
             store,
             opts,
         });
@@ -519,9 +524,17 @@ impl<S: SegmentStore> Wal<S> {
         let mut result = Ok(());
         if !inner.dur.is_poisoned() {
             if st.records > 0 {
-                // Seal the tail: the next open then checks only headers and trailers instead
-                // of scanning it, and starts a fresh segment.
+                // Seal the tail and create its successor: the sealed segment is then not the
+                // newest, so the next open checks it by header and trailer only instead of
+                // scanning it whole (a sealed newest segment must be scanned: its trailer may
+                // have been written but not synced). A failed creation loses nothing (every
+                // record is durable once sealed); the next open creates the segment.
                 result = inner.seal_locked(&mut st).await;
+                if result.is_ok() {
+                    if let Err(e) = inner.start_next_locked(&mut st).await {
+                        tracing::warn!(target: "wal", error = %e, "closing: the segment after the sealed tail was not created (the next open creates it)");
+                    }
+                }
             } else if let Err(e) = inner.flush_locked(&mut st).await {
                 result = Err(e);
             } else if let Some(w) = st.writer.clone() {
@@ -584,6 +597,28 @@ impl<S: SegmentStore> Inner<S> {
         match self.table.read() {
             Ok(t) => self.first_in(&t),
             Err(_) => Lsn::FIRST,
+        }
+    }
+
+    /// How many leading bytes of segment `id` this open verified (0: none).
+    pub(crate) fn verified_len(&self, id: SegmentId) -> u64 {
+        self.verified
+            .read()
+            .ok()
+            .and_then(|v| v.iter().find(|s| s.0 == id).map(|s| s.1))
+            .unwrap_or(0)
+    }
+
+    /// Forgets verification of segment `id` past `len` (`None`: of every segment).
+    pub(crate) fn unverify(&self, id: Option<SegmentId>, len: u64) {
+        if let Ok(mut v) = self.verified.write() {
+            match id {
+                None => v.clear(),
+                Some(id) => v
+                    .iter_mut()
+                    .filter(|s| s.0 >= id)
+                    .for_each(|s| s.1 = s.1.min(len)),
+            }
         }
     }
 
@@ -685,12 +720,20 @@ impl<S: SegmentStore> Inner<S> {
     /// Seals the active segment (trailer + seal) and durably creates the next one.
     async fn rotate_locked(&self, st: &mut WriteState) -> Result<()> {
         self.seal_locked(st).await?;
+        match self.start_next_locked(st).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.poison("creating the next segment", e)),
+        }
+    }
+
+    /// Durably creates the segment after the sealed active one and makes it active.
+    async fn start_next_locked(&self, st: &mut WriteState) -> Result<()> {
         let id = st.seg.next();
         let h = recovery::new_header(&self.opts, id, st.next);
         let header = h.encode();
         let new = match self.store.create(id, &header).await {
             Ok(w) => Arc::from(w),
-            Err(e) => return Err(self.poison("creating the next segment", e)),
+            Err(e) => return Err(e),
         };
         if let Ok(mut t) = self.table.write() {
             t.segs.push(SegInfo {
@@ -708,7 +751,7 @@ impl<S: SegmentStore> Inner<S> {
         st.len = SEGMENT_HEADER_LEN as u64;
         st.body_crc = Some(crc32fast::hash(&header));
         st.records = 0;
-        self.counters.rotations.fetch_add(1, Ordering::Relaxed);
+        self.counters.rotated();
         tracing::debug!(target: "wal", segment = id.0, base = st.base.0, "rotated to a new segment");
         self.dur.wake();
         Ok(())

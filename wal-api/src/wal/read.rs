@@ -12,7 +12,9 @@ use futures::Stream;
 
 use super::{Inner, Record, Wal};
 use crate::error::{Error, Result};
-use crate::format::{decode_frame, FrameError, FrameKind, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN};
+use crate::format::{
+    decode_frame_checked, FrameError, FrameKind, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN,
+};
 use crate::lsn::{Lsn, SegmentId};
 use crate::options::{RecoveryMode, Visibility};
 use crate::scan::find_next_frame;
@@ -437,7 +439,9 @@ impl<S: SegmentStore> Cursor<S> {
         let rel = (off - self.chunk_off) as usize;
         let chunk = self.chunk.clone();
         let skip = self.inner.opts.recovery_mode == RecoveryMode::SkipCorrupted;
-        let mut result = decode_frame(&chunk[rel..], layout);
+        // Bytes recovery checked at open are not checksummed again.
+        let trusted = self.inner.verified_len(id);
+        let mut result = decode_trusting(&chunk[rel..], layout, off, trusted);
         if let (Ok(f), Some(p)) = (&result, &self.pos) {
             if f.kind != FrameKind::Seal && !p.fits(f, skip) {
                 result = Err(FrameError::Invalid(format!(
@@ -469,7 +473,7 @@ impl<S: SegmentStore> Cursor<S> {
                 let mut frames = 0;
                 while frames < 1024 && off < len {
                     frames += 1;
-                    match decode_frame(&chunk[rel..], layout) {
+                    match decode_trusting(&chunk[rel..], layout, off, trusted) {
                         Ok(f) if f.kind != FrameKind::Seal && p.fits(&f, skip) => {
                             take_records(&chunk, sink, rel, &f);
                             p.expect = f.last_lsn().next();
@@ -555,6 +559,21 @@ impl<S: SegmentStore> Cursor<S> {
         }
         Ok(self.chunk_off + self.chunk.len() as u64 - off)
     }
+}
+
+/// Decodes the frame at segment offset `off` (its bytes start `buf`), skipping the checksum
+/// when the whole frame lies in the first `trusted` bytes, which recovery verified.
+fn decode_trusting(
+    buf: &[u8],
+    layout: crate::format::Layout,
+    off: u64,
+    trusted: u64,
+) -> std::result::Result<crate::format::Frame<'_>, FrameError> {
+    let len = buf
+        .get(4..8)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let end = off.saturating_add(FRAME_HEADER_LEN as u64 + u64::from(len));
+    decode_frame_checked(buf, layout, end > trusted)
 }
 
 /// Hands the records of `f` (decoded at `rel` in `chunk`) to `sink`.

@@ -63,6 +63,8 @@ pub(crate) struct Recovered {
     pub(crate) report: RecoveryReport,
     /// The log's durable state (metadata, checkpoint) from its state slots.
     pub(crate) state: LogState,
+    /// Segments whose frames this open checked, with the length checked.
+    pub(crate) verified: Vec<(SegmentId, u64)>,
 }
 
 struct Found {
@@ -79,6 +81,8 @@ struct Found {
     reset: Option<Lsn>,
     /// Whether `reset` was already looked for (the trailer-only check reads both at once).
     reset_checked: bool,
+    /// Whether every frame in `..info.len` was decoded and checked by this open.
+    scanned: bool,
 }
 
 enum Verdict {
@@ -119,6 +123,7 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
                 took_ms = t0.elapsed().as_millis() as u64,
                 "log opened"
             );
+            crate::metrics::recovered(rep);
             Ok(r)
         }
         Err(e) => {
@@ -291,6 +296,11 @@ async fn recover_log<S: SegmentStore>(store: &S, opts: &WalOptions) -> Result<Re
         report.removed_reset.clone_from(&discarded);
     }
     let infos = segs_to_info(&segs);
+    let verified: Vec<(SegmentId, u64)> = segs
+        .iter()
+        .filter(|f| f.scanned)
+        .map(|f| (f.info.id, f.info.len))
+        .collect();
     let tail = match tail_open {
         Some((h, cut, torn)) => {
             let f = segs.last();
@@ -328,6 +338,7 @@ async fn recover_log<S: SegmentStore>(store: &S, opts: &WalOptions) -> Result<Re
         ));
     }
     recovered.state = state;
+    recovered.verified = verified;
     for id in discarded {
         store.delete(id).await?;
     }
@@ -465,6 +476,7 @@ async fn finish<S: SegmentStore>(
         tail,
         report,
         state: LogState::default(),
+        verified: Vec::new(),
     })
 }
 
@@ -576,6 +588,7 @@ async fn check_segment<S: SegmentStore>(
                     skipped: Vec::new(),
                     reset,
                     reset_checked: true,
+                    scanned: false,
                 }));
             }
         }
@@ -600,6 +613,7 @@ async fn check_segment<S: SegmentStore>(
         skipped: scan.skipped.clone(),
         reset: None,
         reset_checked: false,
+        scanned: scan.skipped.is_empty(),
     };
     // A sealed segment ends with its trailer (the scan allows zeros after it).
     let sealed_len = scan.end + TRAILER_LEN as u64;

@@ -111,6 +111,7 @@ impl<S: SegmentStore> Wal<S> {
         inner.written_bytes.fetch_add(frame, Ordering::SeqCst);
         inner.seal_locked(&mut st).await?;
 
+        inner.unverify(None, 0);
         // 2. The new segment at the new base.
         let id = st.seg.next();
         let h = recovery::new_header(&inner.opts, id, next);

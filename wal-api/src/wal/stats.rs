@@ -77,6 +77,9 @@ impl WalStats {
 
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
+    /// Handles of the `metrics` recorder, registered at the first event.
+    #[cfg(feature = "metrics")]
+    metrics: std::sync::OnceLock<crate::metrics::Handles>,
     pub(crate) appends: AtomicU64,
     pub(crate) records: AtomicU64,
     pub(crate) bytes: AtomicU64,
@@ -91,13 +94,27 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    #[cfg(feature = "metrics")]
+    fn metrics(&self) -> &crate::metrics::Handles {
+        self.metrics.get_or_init(crate::metrics::Handles::register)
+    }
+
     pub(crate) fn appended(&self, records: u64, bytes: u64) {
         self.appends.fetch_add(1, Relaxed);
         self.records.fetch_add(records, Relaxed);
         self.bytes.fetch_add(bytes, Relaxed);
+        #[cfg(feature = "metrics")]
+        self.metrics().appended(records, bytes);
+    }
+
+    pub(crate) fn rotated(&self) {
+        self.rotations.fetch_add(1, Relaxed);
+        crate::metrics::rotated();
     }
 
     pub(crate) fn synced(&self, records: u64, took: Duration) {
+        #[cfg(feature = "metrics")]
+        self.metrics().synced(records, took);
         let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
         self.syncs.fetch_add(1, Relaxed);
         self.synced_records.fetch_add(records, Relaxed);

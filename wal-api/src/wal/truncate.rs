@@ -120,6 +120,7 @@ impl<S: SegmentStore> Wal<S> {
             .await?;
         // Point of no return: later segments go first (newest first), then the cut.
         st.writer = None;
+        inner.unverify(Some(target.id), cut);
         for s in segs[k + 1..].iter().rev() {
             if let Err(e) = inner.store.delete(s.id).await {
                 return Err(inner.poison("deleting a segment during suffix truncation", e));
@@ -177,7 +178,7 @@ impl<S: SegmentStore> Inner<S> {
         let mut next = base;
         while next <= lsn {
             let f = decode_frame(bytes.get(pos..).unwrap_or_default(), layout)
-                .map_err(|e| Error::corrupt(id, pos as u64, format!("{e:?}")))?;
+                .map_err(|e| Error::corrupt(id, pos as u64, e.to_string()))?;
             if f.kind == FrameKind::Seal {
                 break;
             }
