@@ -78,6 +78,17 @@ pub(crate) struct Scan {
     pub(crate) skipped: Vec<(u64, u64)>,
 }
 
+impl Scan {
+    /// Counts the good frame `f` at `pos`: the next frame is expected after it.
+    fn take(&mut self, f: &Info, expected: &mut Lsn, pos: &mut u64) {
+        self.records += u64::from(f.count);
+        self.last_lsn = self.last_lsn.max(f.last);
+        *expected = f.last.next();
+        *pos += f.len;
+        self.end = *pos;
+    }
+}
+
 /// A read window over one segment: memory stays at one chunk plus the largest frame.
 pub(crate) struct Window<'a, S: ?Sized> {
     store: &'a S,
@@ -231,11 +242,7 @@ pub(crate) async fn scan_segment<S: SegmentStore + ?Sized>(
             if f.kind == FrameKind::Seal || f.lsn != expected {
                 break;
             }
-            out.records += u64::from(f.count);
-            out.last_lsn = out.last_lsn.max(f.last_lsn());
-            expected = f.last_lsn().next();
-            pos += f.len() as u64;
-            out.end = pos;
+            out.take(&Info::of(&f), &mut expected, &mut pos);
         }
         if pos >= w.len {
             break;
@@ -253,11 +260,7 @@ pub(crate) async fn scan_segment<S: SegmentStore + ?Sized>(
             Decoded::Frame(f, _)
                 if f.lsn == expected || (skip && f.lsn > expected && !out.skipped.is_empty()) =>
             {
-                out.records += u64::from(f.count);
-                out.last_lsn = out.last_lsn.max(f.last);
-                expected = f.last.next();
-                pos += f.len;
-                out.end = pos;
+                out.take(&f, &mut expected, &mut pos);
                 continue;
             }
             Decoded::Frame(f, _) => {

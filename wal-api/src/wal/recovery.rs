@@ -11,7 +11,7 @@ use crate::options::{RecoveryMode, WalOptions};
 use crate::scan::{body_crc, scan_segment, Damage, Problem, Window};
 use crate::store::{SegmentMeta, SegmentStore, SegmentStoreExt, SegmentWriter};
 
-use super::state::{load_state, write_state};
+use super::state::{load_state, write_reset_checkpoint};
 
 /// What recovery found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -285,12 +285,7 @@ async fn recover_log<S: SegmentStore>(store: &S, opts: &WalOptions) -> Result<Re
         if let Some(at) = segs[k].reset {
             // A reset to `at` checkpoints `at - 1`; the state says so before the segments
             // holding the intent go (a crash before that finds the intent again).
-            let ckpt = Some(at.prev()).filter(|c| !c.is_none());
-            if state.checkpoint != ckpt {
-                state.checkpoint = ckpt;
-                state.version += 1;
-                write_state(store, opts, &state).await?;
-            }
+            write_reset_checkpoint(store, opts, &mut state, at).await?;
         }
         discarded = segs.drain(..=k).map(|f| f.info.id).collect();
         report.removed_reset.clone_from(&discarded);

@@ -32,7 +32,7 @@ use crate::lsn::Lsn;
 use crate::store::SegmentStore;
 
 use super::recovery::SegInfo;
-use super::state::write_state;
+use super::state::write_reset_checkpoint;
 
 impl<S: SegmentStore> Wal<S> {
     /// Discards every record and restarts the log so that the next record takes `next`
@@ -153,14 +153,10 @@ impl<S: SegmentStore> Wal<S> {
         // intent goes: a crash before this line is finished by recovery, which reads the
         // intent and writes the same state.
         let mut state = inner.log_state();
-        let ckpt = Some(next.prev()).filter(|c| !c.is_none());
-        if state.checkpoint != ckpt {
-            state.checkpoint = ckpt;
-            state.version += 1;
-            if let Err(e) = write_state(&inner.store, &inner.opts, &state).await {
-                return Err(inner.poison("writing the state a reset checkpoints", e));
-            }
-            inner.set_log_state(state);
+        match write_reset_checkpoint(&inner.store, &inner.opts, &mut state, next).await {
+            Ok(true) => inner.set_log_state(state),
+            Ok(false) => {}
+            Err(e) => return Err(inner.poison("writing the state a reset checkpoints", e)),
         }
 
         // 3. The old segments, oldest first (the one holding the intent last).

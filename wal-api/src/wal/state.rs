@@ -137,12 +137,6 @@ impl<S: SegmentStore> Wal<S> {
         if current == Some(lsn) {
             return Ok(());
         }
-        if current.is_some_and(|c| lsn < c) {
-            return Err(Error::InvalidArgument(format!(
-                "checkpoints only move forward: LSN {lsn} is below the last checkpoint {}",
-                current.map_or(0, |c| c.0)
-            )));
-        }
         if lsn > inner.written() {
             return Err(Error::InvalidArgument(format!(
                 "LSN {lsn} has not been written (last written is {})",
@@ -150,9 +144,10 @@ impl<S: SegmentStore> Wal<S> {
             )));
         }
         self.change_state(move |s| {
-            if s.checkpoint.is_some_and(|c| lsn < c) {
+            // Checked under the lifecycle lock, against the state the change replaces.
+            if let Some(c) = s.checkpoint.filter(|&c| lsn < c) {
                 return Err(Error::InvalidArgument(format!(
-                    "checkpoints only move forward: LSN {lsn} is below the last checkpoint"
+                    "checkpoints only move forward: LSN {lsn} is below the last checkpoint {c}"
                 )));
             }
             s.checkpoint = Some(lsn);
@@ -236,6 +231,25 @@ pub(crate) async fn write_state<S: SegmentStore>(
     w.append(&bytes[SEGMENT_HEADER_LEN..]).await?;
     w.seal().await?;
     Ok(())
+}
+
+/// Makes `state` say what a reset to `next` means (checkpoint `next - 1`, none for 1) and
+/// writes it when that changes it; returns whether it wrote. [`Wal::reset`] calls it before
+/// deleting the discarded segments, and recovery when it finishes an interrupted reset.
+pub(crate) async fn write_reset_checkpoint<S: SegmentStore>(
+    store: &S,
+    opts: &WalOptions,
+    state: &mut LogState,
+    next: Lsn,
+) -> Result<bool> {
+    let ckpt = Some(next.prev()).filter(|c| !c.is_none());
+    if state.checkpoint == ckpt {
+        return Ok(false);
+    }
+    state.checkpoint = ckpt;
+    state.version += 1;
+    write_state(store, opts, state).await?;
+    Ok(true)
 }
 
 /// The current state from the listed state slots: the valid one with the higher version
