@@ -24,11 +24,12 @@
 //!
 //! # Lock order
 //! `lifecycle` (truncations) → `leader` (who runs the next group commit) → the append lock
-//! (`state`) → `io` (one sync or seal at a time) → the std locks (segment table, cut history),
-//! which are never held across an await. A task may skip levels but never takes a lock to the
-//! left of one it holds. The group-commit leader holds `leader`, takes `state`
-//! briefly to flush, releases it, and only then takes `io` to sync, so appends continue while a
-//! sync is in flight.
+//! (`appender.io`, see `append`) → `io` (one sync or seal at a time) → the std locks (the
+//! encoding state, segment table, cut history), which are never held across an await. A task
+//! may skip levels but never takes a lock to the left of one it holds. An append takes only
+//! the encoding state, unless the segment must rotate or another task owns the writing side.
+//! The group-commit leader holds `leader`, takes the append lock briefly to flush, releases
+//! it, and only then takes `io` to sync, so appends continue while a sync is in flight.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, OnceLock};

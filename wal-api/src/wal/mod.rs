@@ -1,5 +1,6 @@
 //! The log engine [`Wal`]: append, group commit, watermarks, rotation, close.
 
+mod append;
 mod durability;
 mod position;
 mod read;
@@ -18,20 +19,18 @@ use tokio::sync::{watch, Mutex, Notify};
 
 use crate::error::{Error, Result};
 use crate::format::state::LogState;
-use crate::format::{
-    batch_payload_len, encode_batch, encode_record, Trailer, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN,
-    TRAILER_LEN,
-};
+use crate::format::{Trailer, SEGMENT_HEADER_LEN, TRAILER_LEN};
 use crate::lsn::{Lsn, SegmentId};
 use crate::options::WalOptions;
 use crate::policy::{Ack, Gather, PendingBatch};
-use crate::store::{SegmentStore, SegmentWriter};
+use crate::store::SegmentStore;
 
 pub use durability::Watermark;
 pub use read::RecordStream;
 pub use recovery::RecoveryReport;
 pub use stats::{WalStats, LATENCY_BUCKETS};
 
+use append::{Appender, Enc, Io, WriteState};
 use durability::{Durability, Leader, Synced};
 use recovery::SegInfo;
 use stats::Counters;
@@ -110,27 +109,11 @@ pub(crate) struct Table {
     pub(crate) epoch: u64,
 }
 
-/// State of the writing side, behind the append lock.
-struct WriteState {
-    writer: Option<Arc<dyn SegmentWriter>>,
-    seg: SegmentId,
-    /// Salt of the active segment (covered by every frame's checksum).
-    salt: u64,
-    base: Lsn,
-    /// Segment length including buffered bytes.
-    len: u64,
-    /// CRC of the bytes already handed to the writer; `None` after recovery until the segment
-    /// is sealed (then it is computed from the store, so opening never pays for it).
-    body_crc: Option<u32>,
-    records: u64,
-    next: Lsn,
-    buf: Vec<u8>,
-}
-
 pub(crate) struct Inner<S> {
     pub(crate) store: S,
     pub(crate) opts: WalOptions,
-    state: Mutex<WriteState>,
+    /// The writing side ([`append`]).
+    appender: Appender,
     pub(crate) table: RwLock<Table>,
     /// Mirrors `Table::epoch` so readers check it without the lock.
     pub(crate) epoch: AtomicU64,
@@ -216,18 +199,18 @@ impl<S: SegmentStore> Wal<S> {
         let t = rec.tail;
         let last = t.next.prev();
         let (written_tx, _) = watch::channel(last);
+        let buffer = opts.write_buffer.min(16 << 20);
         let inner = Arc::new(Inner {
-            state: Mutex::new(WriteState {
-                writer: Some(t.writer),
-                seg: t.id,
-                salt: t.salt,
-                base: t.base,
-                len: t.len,
-                body_crc: t.body_crc,
-                records: t.records,
-                next: t.next,
-                buf: Vec::with_capacity(opts.write_buffer.min(16 << 20)),
-            }),
+            appender: Appender::new(
+                Enc {
+                    salt: t.salt,
+                    next: t.next,
+                    len: t.len,
+                    records: t.records,
+                    buf: Vec::with_capacity(buffer),
+                },
+                Io::new(t.writer, t.id, t.base, t.body_crc, buffer),
+            ),
             table: RwLock::new(Table {
                 segs: rec.segs,
                 epoch: 0,
@@ -353,127 +336,6 @@ impl<S: SegmentStore> Wal<S> {
         Ok(ticket.range)
     }
 
-    /// Appends one record without waiting for durability; pair the ticket with
-    /// [`wait_durable`](Self::wait_durable).
-    pub async fn enqueue(&self, data: &[u8]) -> Result<Ticket> {
-        let inner = &*self.inner;
-        inner.check_open()?;
-        if data.len() > inner.opts.max_record_size as usize {
-            return Err(Error::RecordTooLarge {
-                size: data.len() as u64,
-                max: u64::from(inner.opts.max_record_size),
-            });
-        }
-        let frame = (FRAME_HEADER_LEN + data.len()) as u64;
-        let mut st = inner.lock_for_append(frame).await?;
-        let lsn = st.next;
-        check_lsn_room(lsn, 1)?;
-        let salt = st.salt;
-        encode_record(&mut st.buf, salt, lsn, inner.dur.durable(), data);
-        st.next = lsn.next();
-        st.len += frame;
-        st.records += 1;
-        if st.buf.len() >= inner.opts.write_buffer {
-            inner.flush_locked(&mut st).await?;
-        }
-        let era = inner.dur.era();
-        let bytes = inner.written_bytes.fetch_add(frame, Ordering::SeqCst) + frame;
-        inner.publish_written(lsn);
-        drop(st);
-        inner.counters.appended(1, data.len() as u64);
-        inner.wake_gatherer(lsn, bytes);
-        self.write_behind(bytes);
-        Ok(Ticket {
-            range: LsnRange {
-                first: lsn,
-                last: lsn,
-            },
-            era: Some(era),
-        })
-    }
-
-    /// Appends an atomic batch without waiting for durability.
-    pub async fn enqueue_batch<R: AsRef<[u8]>>(&self, records: &[R]) -> Result<Ticket> {
-        let inner = &*self.inner;
-        inner.check_open()?;
-        if records.is_empty() {
-            return Err(Error::InvalidArgument(
-                "an atomic batch needs at least one record".into(),
-            ));
-        }
-        if let Some(big) = records
-            .iter()
-            .find(|r| r.as_ref().len() > inner.opts.max_record_size as usize)
-        {
-            return Err(Error::RecordTooLarge {
-                size: big.as_ref().len() as u64,
-                max: u64::from(inner.opts.max_record_size),
-            });
-        }
-        let payload = batch_payload_len(records);
-        if payload > u64::from(inner.opts.max_batch_size) || records.len() > u32::MAX as usize {
-            return Err(Error::RecordTooLarge {
-                size: payload,
-                max: u64::from(inner.opts.max_batch_size),
-            });
-        }
-        let frame = FRAME_HEADER_LEN as u64 + payload;
-        let mut st = inner.lock_for_append(frame).await?;
-        let first = st.next;
-        check_lsn_room(first, records.len() as u64)?;
-        let last = Lsn(first.0 + records.len() as u64 - 1);
-        let salt = st.salt;
-        encode_batch(&mut st.buf, salt, first, inner.dur.durable(), records);
-        st.next = last.next();
-        st.len += frame;
-        st.records += records.len() as u64;
-        if st.buf.len() >= inner.opts.write_buffer {
-            inner.flush_locked(&mut st).await?;
-        }
-        let era = inner.dur.era();
-        let bytes = inner.written_bytes.fetch_add(frame, Ordering::SeqCst) + frame;
-        inner.publish_written(last);
-        drop(st);
-        inner
-            .counters
-            .appended(records.len() as u64, payload - 4 * records.len() as u64);
-        inner.wake_gatherer(last, bytes);
-        self.write_behind(bytes);
-        Ok(Ticket {
-            range: LsnRange { first, last },
-            era: Some(era),
-        })
-    }
-
-    /// Starts a background sync once [`WalOptions::write_behind`] bytes are not yet durable
-    /// under a policy that does not sync on every append, so a bulk writer streams to the
-    /// disk instead of paying for a whole segment at its seal. It runs through the same
-    /// durability rules as every other sync.
-    fn write_behind(&self, written_bytes: u64) {
-        let inner = &*self.inner;
-        let Some(limit) = inner.opts.write_behind else {
-            return;
-        };
-        if inner.opts.sync_policy.ack() == Ack::Durable
-            || written_bytes.saturating_sub(inner.dur.durable_bytes()) < limit
-            || inner.behind.swap(true, Ordering::SeqCst)
-        {
-            return;
-        }
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            inner.behind.store(false, Ordering::SeqCst);
-            return;
-        };
-        let weak = Arc::downgrade(&self.inner);
-        rt.spawn(async move {
-            let Some(inner) = weak.upgrade() else { return };
-            if let Some(leader) = inner.dur.try_lead() {
-                let _ = inner.sync_round(leader, false).await;
-            }
-            inner.behind.store(false, Ordering::SeqCst);
-        });
-    }
-
     /// Waits until the record of `ticket` (or, for a bare [`Lsn`], the record that holds it
     /// when the wait starts) is durable, leading a sync if none is running.
     ///
@@ -493,16 +355,14 @@ impl<S: SegmentStore> Wal<S> {
     /// Hands buffered records to the store (readable by `Visibility::Written` readers of other
     /// processes' tools) without syncing.
     pub async fn flush(&self) -> Result<()> {
-        let mut st = self.inner.state.lock().await;
-        self.inner.check_open()?;
-        self.inner.flush_locked(&mut st).await
+        self.inner.flush().await.map(drop)
     }
 
     /// Seals the active segment and starts a new one (no-op when the active segment is empty).
     pub async fn rotate(&self) -> Result<()> {
-        let mut st = self.inner.state.lock().await;
+        let mut st = self.inner.appender.exclusive().await;
         self.inner.check_open()?;
-        if st.records == 0 {
+        if st.enc.records == 0 {
             return Ok(());
         }
         self.inner.rotate_locked(&mut st).await
@@ -517,13 +377,13 @@ impl<S: SegmentStore> Wal<S> {
     pub async fn close(&self) -> Result<()> {
         let inner = &*self.inner;
         let leader = inner.dur.lead().await;
-        let mut st = inner.state.lock().await;
+        let mut st = inner.appender.exclusive().await;
         if inner.closed.load(Ordering::SeqCst) {
             return inner.dur.check();
         }
         let mut result = Ok(());
         if !inner.dur.is_poisoned() {
-            if st.records > 0 {
+            if st.enc.records > 0 {
                 // Seal the tail and create its successor: the sealed segment is then not the
                 // newest, so the next open checks it by header and trailer only instead of
                 // scanning it whole (a sealed newest segment must be scanned: its trailer may
@@ -537,8 +397,8 @@ impl<S: SegmentStore> Wal<S> {
                 }
             } else if let Err(e) = inner.flush_locked(&mut st).await {
                 result = Err(e);
-            } else if let Some(w) = st.writer.clone() {
-                let target = st.next.prev();
+            } else if let Some(w) = st.io.writer.clone() {
+                let target = st.enc.next.prev();
                 let bytes = inner.written_bytes.load(Ordering::SeqCst);
                 match inner.dur.sync(&*w, target, bytes).await {
                     Ok(s) => inner.record_sync(s),
@@ -546,7 +406,7 @@ impl<S: SegmentStore> Wal<S> {
                 }
             }
         }
-        st.writer = None;
+        st.io.writer = None;
         inner.closed.store(true, Ordering::SeqCst);
         drop(st);
         let released = inner.store.close().await;
@@ -555,19 +415,6 @@ impl<S: SegmentStore> Wal<S> {
         result?;
         inner.dur.check()?;
         released
-    }
-}
-
-/// Refuses an append of `count` records at `next` that would reach the end of the LSN space
-/// (`u64::MAX` is never handed out, so `next` never overflows).
-fn check_lsn_room(next: Lsn, count: u64) -> Result<()> {
-    match next.0.checked_add(count) {
-        Some(end) if end < u64::MAX => Ok(()),
-        _ => Err(Error::InvalidArgument(format!(
-            "the log has run out of LSNs: {count} more record(s) after LSN {} would pass {}",
-            next.prev(),
-            u64::MAX - 1
-        ))),
     }
 }
 
@@ -676,49 +523,8 @@ impl<S: SegmentStore> Inner<S> {
         self.opts.sync_policy.observe(s.records, s.took);
     }
 
-    /// Takes the append lock with room for a frame of `frame` bytes in the active segment,
-    /// rotating first when it would push a non-empty segment past its target size.
-    ///
-    /// Rotation seals through [`Durability`], which needs the `io` lock; the append lock
-    /// comes before it in the lock order, so holding it here is allowed.
-    async fn lock_for_append(&self, frame: u64) -> Result<tokio::sync::MutexGuard<'_, WriteState>> {
-        let mut st = self.state.lock().await;
-        self.check_open()?;
-        if st.records > 0 && st.len + frame + TRAILER_LEN as u64 > self.opts.segment_size {
-            self.rotate_locked(&mut st).await?;
-        }
-        Ok(st)
-    }
-
-    /// Hands the buffered frames to the writer.
-    async fn flush_locked(&self, st: &mut WriteState) -> Result<()> {
-        if st.buf.is_empty() {
-            return Ok(());
-        }
-        let Some(w) = st.writer.clone() else {
-            return Err(Error::Closed);
-        };
-        if let Err(e) = w.append(&st.buf).await {
-            return Err(self.poison("appending to the active segment", e));
-        }
-        if let Some(crc) = st.body_crc {
-            let mut h = crc32fast::Hasher::new_with_initial(crc);
-            h.update(&st.buf);
-            st.body_crc = Some(h.finalize());
-        }
-        st.buf.clear();
-        let last = st.next.prev();
-        if let Ok(mut t) = self.table.write() {
-            if let Some(s) = t.segs.last_mut() {
-                s.len = st.len;
-            }
-        }
-        self.flushed.store(last.0, Ordering::SeqCst);
-        Ok(())
-    }
-
     /// Seals the active segment (trailer + seal) and durably creates the next one.
-    async fn rotate_locked(&self, st: &mut WriteState) -> Result<()> {
+    async fn rotate_locked(&self, st: &mut WriteState<'_>) -> Result<()> {
         self.seal_locked(st).await?;
         match self.start_next_locked(st).await {
             Ok(()) => Ok(()),
@@ -727,9 +533,9 @@ impl<S: SegmentStore> Inner<S> {
     }
 
     /// Durably creates the segment after the sealed active one and makes it active.
-    async fn start_next_locked(&self, st: &mut WriteState) -> Result<()> {
-        let id = st.seg.next();
-        let h = recovery::new_header(&self.opts, id, st.next);
+    async fn start_next_locked(&self, st: &mut WriteState<'_>) -> Result<()> {
+        let id = st.io.seg.next();
+        let h = recovery::new_header(&self.opts, id, st.enc.next);
         let header = h.encode();
         let new = match self.store.create(id, &header).await {
             Ok(w) => Arc::from(w),
@@ -738,38 +544,38 @@ impl<S: SegmentStore> Inner<S> {
         if let Ok(mut t) = self.table.write() {
             t.segs.push(SegInfo {
                 id,
-                base: st.next,
+                base: st.enc.next,
                 len: SEGMENT_HEADER_LEN as u64,
                 sealed: false,
                 layout: h.layout(),
             });
         }
-        st.writer = Some(new);
-        st.seg = id;
-        st.salt = h.salt;
-        st.base = st.next;
-        st.len = SEGMENT_HEADER_LEN as u64;
-        st.body_crc = Some(crc32fast::hash(&header));
-        st.records = 0;
+        st.io.writer = Some(new);
+        st.io.seg = id;
+        st.enc.salt = h.salt;
+        st.io.base = st.enc.next;
+        st.enc.len = SEGMENT_HEADER_LEN as u64;
+        st.io.body_crc = Some(crc32fast::hash(&header));
+        st.enc.records = 0;
         self.counters.rotated();
-        tracing::debug!(target: "wal", segment = id.0, base = st.base.0, "rotated to a new segment");
+        tracing::debug!(target: "wal", segment = id.0, base = st.io.base.0, "rotated to a new segment");
         self.dur.wake();
         Ok(())
     }
 
-    /// Flushes, writes the trailer and seals the active segment; afterwards `st.writer` must
+    /// Flushes, writes the trailer and seals the active segment; afterwards `st.io.writer` must
     /// not be appended to.
-    async fn seal_locked(&self, st: &mut WriteState) -> Result<()> {
+    async fn seal_locked(&self, st: &mut WriteState<'_>) -> Result<()> {
         self.flush_locked(st).await?;
-        let Some(w) = st.writer.clone() else {
+        let Some(w) = st.io.writer.clone() else {
             return Err(Error::Closed);
         };
-        let last = st.next.prev();
-        let body_crc = match st.body_crc {
+        let last = st.enc.next.prev();
+        let body_crc = match st.io.body_crc {
             Some(crc) => crc,
             None => {
-                let mut w = crate::scan::Window::new(&self.store, st.seg, st.len);
-                match crate::scan::body_crc(&mut w, st.len).await {
+                let mut w = crate::scan::Window::new(&self.store, st.io.seg, st.enc.len);
+                match crate::scan::body_crc(&mut w, st.enc.len).await {
                     Ok(crc) => crc,
                     Err(e) => return Err(self.poison("reading back a segment to seal it", e)),
                 }
@@ -777,11 +583,11 @@ impl<S: SegmentStore> Inner<S> {
         };
         let trailer = Trailer {
             last_lsn: last,
-            records: st.records,
-            body_len: st.len,
+            records: st.enc.records,
+            body_len: st.enc.len,
             body_crc,
         }
-        .encode(st.salt, self.dur.durable());
+        .encode(st.enc.salt, self.dur.durable());
         if let Err(e) = w.append(&trailer).await {
             return Err(self.poison("writing a seal trailer", e));
         }
@@ -790,15 +596,15 @@ impl<S: SegmentStore> Inner<S> {
             self.wake_all();
         })?;
         self.record_sync(synced);
-        tracing::debug!(target: "wal", segment = st.seg.0, last_lsn = last.0, records = st.records, took_us = synced.took.as_micros() as u64, "sealed segment");
-        let sealed_len = st.len + TRAILER_LEN as u64;
+        tracing::debug!(target: "wal", segment = st.io.seg.0, last_lsn = last.0, records = st.enc.records, took_us = synced.took.as_micros() as u64, "sealed segment");
+        let sealed_len = st.enc.len + TRAILER_LEN as u64;
         if let Ok(mut t) = self.table.write() {
             if let Some(s) = t.segs.last_mut() {
                 s.len = sealed_len;
                 s.sealed = true;
             }
         }
-        st.len = sealed_len;
+        st.enc.len = sealed_len;
         Ok(())
     }
 
@@ -806,9 +612,11 @@ impl<S: SegmentStore> Inner<S> {
     async fn wait(&self, t: Ticket) -> Result<()> {
         let era = t.era.unwrap_or_else(|| self.dur.era());
         let lsn = t.range.last;
+        let mut rx = self.dur.subscribe();
         loop {
-            // Subscribe before looking: a change after the checks wakes `changed`.
-            let mut rx = self.dur.subscribe();
+            // Mark the current value seen before looking: a change after the checks wakes
+            // `changed`.
+            rx.borrow_and_update();
             self.dur.check()?;
             if let Some(cut) = self.dur.cut_since(era) {
                 if cut < lsn {
@@ -844,13 +652,13 @@ impl<S: SegmentStore> Inner<S> {
         if gather {
             self.gather().await;
         }
-        let (writer, target, bytes) = {
-            let mut st = self.state.lock().await;
+        let (writer, flushed) = {
+            let mut io = self.appender.io().await;
             self.check_open()?;
-            self.flush_locked(&mut st).await?;
-            let bytes = self.written_bytes.load(Ordering::SeqCst);
-            (st.writer.clone(), st.next.prev(), bytes)
+            let flushed = self.flush_io(&mut io).await?;
+            (io.writer.clone(), flushed)
         };
+        let (target, bytes) = (flushed.last, flushed.bytes);
         let result = match writer {
             Some(w) if target > self.durable() => match self.dur.sync(&*w, target, bytes).await {
                 Ok(s) => {

@@ -270,12 +270,11 @@ impl<S: SegmentStore> Cursor<S> {
             Visibility::Durable => Ok(self.inner.durable()),
             Visibility::Written => {
                 let w = self.inner.written();
-                if w > self.inner.flushed() && self.next <= w {
-                    let mut st = self.inner.state.lock().await;
-                    if !self.inner.closed.load(std::sync::atomic::Ordering::SeqCst) {
-                        self.inner.check_open()?;
-                        self.inner.flush_locked(&mut st).await?;
-                    }
+                if w > self.inner.flushed()
+                    && self.next <= w
+                    && !self.inner.closed.load(std::sync::atomic::Ordering::SeqCst)
+                {
+                    self.inner.flush().await?;
                 }
                 Ok(self.inner.flushed())
             }

@@ -78,7 +78,7 @@ impl<S: SegmentStore> Wal<S> {
         }
         let _life = inner.lifecycle.lock().await;
         let leader = inner.dur.lead().await;
-        let mut st = inner.state.lock().await;
+        let mut st = inner.appender.exclusive().await;
         inner.check_open()?;
         let segs = inner
             .table
@@ -97,23 +97,23 @@ impl<S: SegmentStore> Wal<S> {
         let first = inner.first_lsn();
 
         // 1. The intent: a reset frame right before the trailer of the sealed active segment.
-        let salt = st.salt;
-        let at = st.next;
+        let salt = st.enc.salt;
+        let at = st.enc.next;
         let frame = encode_marker(
-            &mut st.buf,
+            &mut st.enc.buf,
             salt,
             FrameKind::Meta,
             at,
             inner.dur.durable(),
             &encode_reset(next),
         ) as u64;
-        st.len += frame;
+        st.enc.len += frame;
         inner.written_bytes.fetch_add(frame, Ordering::SeqCst);
         inner.seal_locked(&mut st).await?;
 
         inner.unverify(None, 0);
         // 2. The new segment at the new base.
-        let id = st.seg.next();
+        let id = st.io.seg.next();
         let h = recovery::new_header(&inner.opts, id, next);
         let header = h.encode();
         let w = match inner.store.create(id, &header).await {
@@ -134,15 +134,15 @@ impl<S: SegmentStore> Wal<S> {
             t.epoch += 1;
             inner.epoch.fetch_add(1, Ordering::SeqCst);
         }
-        st.writer = Some(w);
-        st.seg = id;
-        st.salt = h.salt;
-        st.base = next;
-        st.len = SEGMENT_HEADER_LEN as u64;
-        st.body_crc = Some(crc32fast::hash(&header));
-        st.records = 0;
-        st.next = next;
-        st.buf.clear();
+        st.io.writer = Some(w);
+        st.io.seg = id;
+        st.enc.salt = h.salt;
+        st.io.base = next;
+        st.enc.len = SEGMENT_HEADER_LEN as u64;
+        st.io.body_crc = Some(crc32fast::hash(&header));
+        st.enc.records = 0;
+        st.enc.next = next;
+        st.enc.buf.clear();
         let bytes = inner.written_bytes.load(Ordering::SeqCst);
         inner.dur.restart(first.prev(), next, bytes).await;
         inner.written.store(next.prev().0, Ordering::SeqCst);

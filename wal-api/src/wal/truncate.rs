@@ -81,9 +81,9 @@ impl<S: SegmentStore> Wal<S> {
         let inner = &*self.inner;
         let _life = inner.lifecycle.lock().await;
         let leader = inner.dur.lead().await;
-        let mut st = inner.state.lock().await;
+        let mut st = inner.appender.exclusive().await;
         inner.check_open()?;
-        let last = st.next.prev();
+        let last = st.enc.next.prev();
         if lsn >= last {
             return Ok(());
         }
@@ -119,7 +119,7 @@ impl<S: SegmentStore> Wal<S> {
             .find_cut(target.id, target.base, target.layout, lsn)
             .await?;
         // Point of no return: later segments go first (newest first), then the cut.
-        st.writer = None;
+        st.io.writer = None;
         inner.unverify(Some(target.id), cut);
         for s in segs[k + 1..].iter().rev() {
             if let Err(e) = inner.store.delete(s.id).await {
@@ -130,15 +130,15 @@ impl<S: SegmentStore> Wal<S> {
             Ok(w) => w,
             Err(e) => return Err(inner.poison("cutting the tail segment", e)),
         };
-        st.writer = Some(Arc::from(w));
-        st.seg = target.id;
-        st.salt = target.layout.salt;
-        st.base = target.base;
-        st.len = cut;
-        st.body_crc = Some(body_crc);
-        st.records = records;
-        st.next = lsn.next();
-        st.buf.clear();
+        st.io.writer = Some(Arc::from(w));
+        st.io.seg = target.id;
+        st.enc.salt = target.layout.salt;
+        st.io.base = target.base;
+        st.enc.len = cut;
+        st.io.body_crc = Some(body_crc);
+        st.enc.records = records;
+        st.enc.next = lsn.next();
+        st.enc.buf.clear();
         // The cut comes first: a waiter or reader that sees the lower written LSN also sees
         // the new truncation era, and compares its record with the cut point.
         let bytes = inner.written_bytes.load(Ordering::SeqCst);
