@@ -1,7 +1,9 @@
 //! The blocking handle: many OS threads append through it and share group commits; calls from
 //! inside a runtime are refused instead of panicking; errors are the async ones.
 #![cfg(feature = "blocking")]
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
 
 use wal_api::blocking::BlockingWal;
 use wal_api::{Error, Lsn, WalOptions};
@@ -14,20 +16,15 @@ fn threads_share_group_commits_and_every_record_is_durable() {
         ..FaultPlan::default()
     });
     let wal = BlockingWal::open(store.clone(), WalOptions::default()).unwrap();
-    let threads: Vec<_> = (0..16u64)
-        .map(|t| {
-            let wal = wal.clone();
-            std::thread::spawn(move || {
-                (0..20u64)
-                    .map(|i| wal.append(&(t * 1000 + i).to_le_bytes()).unwrap())
-                    .collect::<Vec<_>>()
-            })
-        })
-        .collect();
-    let mut lsns: Vec<Lsn> = threads
-        .into_iter()
-        .flat_map(|t| t.join().unwrap())
-        .collect();
+    let w = wal.clone();
+    let mut lsns: Vec<Lsn> = bounded(16, move |t| {
+        (0..20u64)
+            .map(|i| w.append(&(t * 1000 + i).to_le_bytes()).unwrap())
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     lsns.sort();
     assert_eq!(lsns, (1..=320).map(Lsn).collect::<Vec<_>>());
     let stats = wal.wal().stats();
@@ -75,4 +72,151 @@ fn every_operation_works_through_the_handle() {
 async fn calls_from_inside_a_runtime_are_refused() {
     let r = BlockingWal::open(MemoryStore::new(), WalOptions::default());
     assert!(matches!(r, Err(Error::InvalidArgument(_))));
+}
+
+/// Runs `threads` threads that each call `f(thread index)`, and returns their results, failing
+/// the test if any thread is still running after 20 s (a waiter that was never woken).
+fn bounded<T: Send + 'static>(
+    threads: u64,
+    f: impl Fn(u64) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let f = std::sync::Arc::new(f);
+    let (tx, rx) = std::sync::mpsc::channel();
+    for t in 0..threads {
+        let (f, tx) = (f.clone(), tx.clone());
+        std::thread::spawn(move || tx.send(f(t)).unwrap());
+    }
+    (0..threads)
+        .map(|_| {
+            rx.recv_timeout(Duration::from_secs(20))
+                .expect("a blocking appender never returned")
+        })
+        .collect()
+}
+
+#[test]
+fn appends_across_rotations_lose_no_acknowledged_record() {
+    let store = MemoryStore::new();
+    let opts = WalOptions::default().segment_size(4096);
+    let wal = BlockingWal::open(store.clone(), opts.clone()).unwrap();
+    let w = wal.clone();
+    let acked: Vec<Lsn> = bounded(8, move |t| {
+        (0..100u64)
+            .map(|i| w.append(&[t as u8; 100][..(i as usize % 100) + 1]).unwrap())
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    assert_eq!(acked.len(), 800);
+    assert!(wal.wal().segments().len() > 10, "the appends rotated");
+    drop(wal);
+    let after = BlockingWal::open(store.crash(7), opts).unwrap();
+    let kept: Vec<Lsn> = after
+        .read(Lsn(1)..)
+        .unwrap()
+        .iter()
+        .map(|r| r.lsn)
+        .collect();
+    for lsn in acked {
+        assert!(
+            kept.contains(&lsn),
+            "acknowledged {lsn} lost by a power loss"
+        );
+    }
+}
+
+#[test]
+fn waiting_threads_end_when_a_sync_fails() {
+    let store = MemoryStore::with_faults(FaultPlan {
+        sync_latency: Some(Duration::from_millis(1)),
+        fail_sync_at: Some(5),
+        ..FaultPlan::default()
+    });
+    let wal = BlockingWal::open(store, WalOptions::default()).unwrap();
+    let w = wal.clone();
+    let ends = bounded(8, move |t| loop {
+        if let Err(e) = w.append(&t.to_le_bytes()) {
+            return e;
+        }
+    });
+    assert!(
+        ends.iter()
+            .all(|e| matches!(e, Error::Poisoned { .. } | Error::Io { .. })),
+        "{ends:?}"
+    );
+    assert!(matches!(wal.append(b"late"), Err(Error::Poisoned { .. })));
+}
+
+#[test]
+fn waiting_threads_end_when_the_log_is_closed() {
+    let store = MemoryStore::with_faults(FaultPlan {
+        sync_latency: Some(Duration::from_millis(2)),
+        ..FaultPlan::default()
+    });
+    let wal = BlockingWal::open(store.clone(), WalOptions::default()).unwrap();
+    let closer = wal.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        closer.close().unwrap();
+    });
+    let w = wal.clone();
+    let results = bounded(8, move |t| {
+        let mut acked = Vec::new();
+        loop {
+            match w.append(&t.to_le_bytes()) {
+                Ok(lsn) => acked.push(lsn),
+                Err(Error::Closed) => return acked,
+                Err(e) => panic!("append: {e}"),
+            }
+        }
+    });
+    drop(wal);
+    let after = BlockingWal::open(store.crash(3), WalOptions::default()).unwrap();
+    let written = after.wal().written_lsn();
+    for lsn in results.into_iter().flatten() {
+        assert!(
+            lsn <= written,
+            "acknowledged {lsn} lost (the log kept up to {written})"
+        );
+    }
+}
+
+#[test]
+fn waiting_threads_see_suffix_truncations() {
+    let store = MemoryStore::with_faults(FaultPlan {
+        sync_latency: Some(Duration::from_micros(300)),
+        ..FaultPlan::default()
+    });
+    let wal = BlockingWal::open(store, WalOptions::default()).unwrap();
+    let cutter = wal.clone();
+    let cuts = std::thread::spawn(move || {
+        let mut cuts = 0;
+        for _ in 0..200 {
+            let w = cutter.wal().written_lsn();
+            if w.0 > 2 && cutter.truncate_suffix(Lsn(w.0 - 2)).is_ok() {
+                cuts += 1;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        cuts
+    });
+    let w = wal.clone();
+    let outcomes = bounded(4, move |t| {
+        let mut truncated = 0;
+        for i in 0..300u64 {
+            match w.append(&(t * 1000 + i).to_le_bytes()) {
+                Ok(_) => {}
+                Err(Error::Truncated { .. }) => truncated += 1,
+                Err(e) => panic!("append: {e}"),
+            }
+        }
+        truncated
+    });
+    assert!(cuts.join().unwrap() >= 10, "the truncations ran");
+    assert!(
+        outcomes.iter().sum::<u64>() > 0,
+        "some waiter saw its record cut"
+    );
+    wal.close().unwrap();
 }

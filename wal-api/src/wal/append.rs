@@ -188,62 +188,30 @@ impl<S: SegmentStore> Wal<S> {
     /// [`wait_durable`](Self::wait_durable).
     pub async fn enqueue(&self, data: &[u8]) -> Result<Ticket> {
         let inner = &*self.inner;
-        inner.check_open()?;
-        if data.len() > inner.opts.max_record_size as usize {
-            return Err(Error::RecordTooLarge {
-                size: data.len() as u64,
-                max: u64::from(inner.opts.max_record_size),
-            });
-        }
-        let frame = (FRAME_HEADER_LEN + data.len()) as u64;
-        let encode = |buf: &mut Vec<u8>, salt, lsn, durable| {
-            encode_record(buf, salt, lsn, durable, data);
-        };
-        let acc = inner.append_frame(frame, 1, &encode).await?;
+        let frame = inner.record_frame(data)?;
+        let acc = inner.append_frame(frame, 1, &record_encoder(data)).await?;
         self.flush_full(acc.buffered).await?;
-        inner.counters.appended(1, data.len() as u64);
-        self.write_behind(acc.bytes);
+        self.accepted(&acc, 1, data.len() as u64);
         Ok(acc.ticket)
     }
 
     /// Appends an atomic batch without waiting for durability.
     pub async fn enqueue_batch<R: AsRef<[u8]>>(&self, records: &[R]) -> Result<Ticket> {
         let inner = &*self.inner;
-        inner.check_open()?;
-        if records.is_empty() {
-            return Err(Error::InvalidArgument(
-                "an atomic batch needs at least one record".into(),
-            ));
-        }
-        if let Some(big) = records
-            .iter()
-            .find(|r| r.as_ref().len() > inner.opts.max_record_size as usize)
-        {
-            return Err(Error::RecordTooLarge {
-                size: big.as_ref().len() as u64,
-                max: u64::from(inner.opts.max_record_size),
-            });
-        }
-        let payload = batch_payload_len(records);
-        if payload > u64::from(inner.opts.max_batch_size) || records.len() > u32::MAX as usize {
-            return Err(Error::RecordTooLarge {
-                size: payload,
-                max: u64::from(inner.opts.max_batch_size),
-            });
-        }
-        let frame = FRAME_HEADER_LEN as u64 + payload;
-        let encode = |buf: &mut Vec<u8>, salt, first, durable| {
-            encode_batch(buf, salt, first, durable, records);
-        };
+        let (frame, payload) = inner.batch_frame(records)?;
+        let count = records.len() as u64;
         let acc = inner
-            .append_frame(frame, records.len() as u64, &encode)
+            .append_frame(frame, count, &batch_encoder(records))
             .await?;
         self.flush_full(acc.buffered).await?;
-        inner
-            .counters
-            .appended(records.len() as u64, payload - 4 * records.len() as u64);
-        self.write_behind(acc.bytes);
+        self.accepted(&acc, count, payload - 4 * count);
         Ok(acc.ticket)
+    }
+
+    /// Counts an accepted append and starts a write-behind sync when due.
+    fn accepted(&self, acc: &Accepted, records: u64, payload: u64) {
+        self.inner.counters.appended(records, payload);
+        self.write_behind(acc.bytes);
     }
 
     /// Hands a full buffer (`buffered` bytes) to the writer, on the appender's task. (Handing
@@ -286,6 +254,20 @@ impl<S: SegmentStore> Wal<S> {
     }
 }
 
+/// The encoder of a single-record frame of `data`.
+fn record_encoder(data: &[u8]) -> impl Fn(&mut Vec<u8>, u64, Lsn, Lsn) + '_ {
+    move |buf, salt, lsn, durable| {
+        encode_record(buf, salt, lsn, durable, data);
+    }
+}
+
+/// The encoder of an atomic batch frame of `records`.
+fn batch_encoder<R: AsRef<[u8]>>(records: &[R]) -> impl Fn(&mut Vec<u8>, u64, Lsn, Lsn) + '_ {
+    move |buf, salt, first, durable| {
+        encode_batch(buf, salt, first, durable, records);
+    }
+}
+
 /// Refuses an append of `count` records at `next` that would reach the end of the LSN space
 /// (`u64::MAX` is never handed out, so `next` never overflows).
 fn check_lsn_room(next: Lsn, count: u64) -> Result<()> {
@@ -300,34 +282,85 @@ fn check_lsn_room(next: Lsn, count: u64) -> Result<()> {
 }
 
 impl<S: SegmentStore> Inner<S> {
-    /// Appends a frame of `frame` bytes holding `count` records: under the std lock alone when
-    /// the frame fits the active segment and nothing owns the writing side, otherwise under
-    /// the whole writing side (rotating first when needed; this path flushes a full buffer
-    /// itself).
+    /// The frame length of a single record of `data`, once the log is open and the record is
+    /// not too large.
+    fn record_frame(&self, data: &[u8]) -> Result<u64> {
+        self.check_open()?;
+        if data.len() > self.opts.max_record_size as usize {
+            return Err(Error::RecordTooLarge {
+                size: data.len() as u64,
+                max: u64::from(self.opts.max_record_size),
+            });
+        }
+        Ok((FRAME_HEADER_LEN + data.len()) as u64)
+    }
+
+    /// The frame and payload lengths of an atomic batch of `records`, once the log is open
+    /// and the batch is neither empty nor too large.
+    fn batch_frame<R: AsRef<[u8]>>(&self, records: &[R]) -> Result<(u64, u64)> {
+        self.check_open()?;
+        if records.is_empty() {
+            return Err(Error::InvalidArgument(
+                "an atomic batch needs at least one record".into(),
+            ));
+        }
+        if let Some(big) = records
+            .iter()
+            .find(|r| r.as_ref().len() > self.opts.max_record_size as usize)
+        {
+            return Err(Error::RecordTooLarge {
+                size: big.as_ref().len() as u64,
+                max: u64::from(self.opts.max_record_size),
+            });
+        }
+        let payload = batch_payload_len(records);
+        if payload > u64::from(self.opts.max_batch_size) || records.len() > u32::MAX as usize {
+            return Err(Error::RecordTooLarge {
+                size: payload,
+                max: u64::from(self.opts.max_batch_size),
+            });
+        }
+        Ok((FRAME_HEADER_LEN as u64 + payload, payload))
+    }
+
+    /// Appends a frame of `frame` bytes holding `count` records under the std lock alone, when
+    /// it fits the active segment and no task owns the writing side (`None` otherwise).
     ///
     /// `encode(buffer, salt, first LSN, durable LSN)` appends the frame to the buffer.
-    async fn append_frame<F>(&self, frame: u64, count: u64, encode: &F) -> Result<Accepted>
+    fn append_now<F>(&self, frame: u64, count: u64, encode: &F) -> Option<Result<Accepted>>
     where
         F: Fn(&mut Vec<u8>, u64, Lsn, Lsn),
     {
-        let fast = self
+        let acc = self
             .appender
             .with_enc(|enc| {
                 self.fits(enc, frame)
                     .then(|| self.accept(enc, frame, count, encode))
             })
-            .flatten();
-        let acc = match fast {
-            Some(acc) => acc?,
-            None => {
-                let mut st = self.lock_for_append(frame).await?;
-                let mut acc = self.accept(&mut st.enc, frame, count, encode)?;
-                if acc.buffered >= self.opts.write_buffer {
-                    self.flush_locked(&mut st).await?;
-                    acc.buffered = 0;
-                }
-                acc
+            .flatten()?;
+        if let Ok(acc) = &acc {
+            self.wake_gatherer(acc.ticket.range.last, acc.bytes);
+        }
+        Some(acc)
+    }
+
+    /// Appends a frame: [`append_now`](Self::append_now), else under the whole writing side
+    /// (rotating first when needed; this path flushes a full buffer itself).
+    async fn append_frame<F>(&self, frame: u64, count: u64, encode: &F) -> Result<Accepted>
+    where
+        F: Fn(&mut Vec<u8>, u64, Lsn, Lsn),
+    {
+        if let Some(acc) = self.append_now(frame, count, encode) {
+            return acc;
+        }
+        let acc = {
+            let mut st = self.lock_for_append(frame).await?;
+            let mut acc = self.accept(&mut st.enc, frame, count, encode)?;
+            if acc.buffered >= self.opts.write_buffer {
+                self.flush_locked(&mut st).await?;
+                acc.buffered = 0;
             }
+            acc
         };
         self.wake_gatherer(acc.ticket.range.last, acc.bytes);
         Ok(acc)

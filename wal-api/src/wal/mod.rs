@@ -608,6 +608,32 @@ impl<S: SegmentStore> Inner<S> {
         Ok(())
     }
 
+    /// How the wait for record `lsn`, written in era `era`, ends: `None` while it is still
+    /// pending.
+    fn decided(&self, lsn: Lsn, era: u64) -> Option<Result<()>> {
+        if let Err(e) = self.dur.check() {
+            return Some(Err(e));
+        }
+        if let Some(cut) = self.dur.cut_since(era) {
+            if cut < lsn {
+                return Some(Err(Error::Truncated { lsn: cut.next() }));
+            }
+        }
+        if self.durable() >= lsn {
+            return Some(Ok(()));
+        }
+        if self.closed.load(Ordering::SeqCst) {
+            return Some(Err(Error::Closed));
+        }
+        let written = self.written();
+        if lsn > written {
+            return Some(Err(Error::InvalidArgument(format!(
+                "LSN {lsn} has not been written (last written is {written})"
+            ))));
+        }
+        None
+    }
+
     /// Waits for the record of `t`: see [`Wal::wait_durable`].
     async fn wait(&self, t: Ticket) -> Result<()> {
         let era = t.era.unwrap_or_else(|| self.dur.era());
@@ -617,23 +643,8 @@ impl<S: SegmentStore> Inner<S> {
             // Mark the current value seen before looking: a change after the checks wakes
             // `changed`.
             rx.borrow_and_update();
-            self.dur.check()?;
-            if let Some(cut) = self.dur.cut_since(era) {
-                if cut < lsn {
-                    return Err(Error::Truncated { lsn: cut.next() });
-                }
-            }
-            if self.durable() >= lsn {
-                return Ok(());
-            }
-            if self.closed.load(Ordering::SeqCst) {
-                return Err(Error::Closed);
-            }
-            if lsn > self.written() {
-                return Err(Error::InvalidArgument(format!(
-                    "LSN {lsn} has not been written (last written is {})",
-                    self.written()
-                )));
+            if let Some(done) = self.decided(lsn, era) {
+                return done;
             }
             if let Some(leader) = self.dur.try_lead() {
                 self.sync_round(leader, true).await?;
