@@ -570,3 +570,88 @@ async fn append_at_the_end_of_the_lsn_space_is_refused() {
         .unwrap();
     assert!(matches!(r, Err(Error::InvalidArgument(_))), "got {r:?}");
 }
+
+/// Callers that give up on appends (a timeout drops the future at whatever await it was in:
+/// waiting for a lock, mid-flush, mid-rotation, mid-sync) leave a log that still works, whose
+/// acknowledged records all survive a crash, and that reopens without cutting anything.
+#[test]
+fn appends_cancelled_at_any_await_leave_a_sound_log() {
+    for round in 0..8u64 {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let store = MemoryStore::with_faults(FaultPlan {
+                sync_latency: Some(Duration::from_micros(200)),
+                ..FaultPlan::default()
+            });
+            let opts = WalOptions::default().segment_size(8 << 10);
+            let wal = Wal::open(store.clone(), opts.clone()).await.unwrap();
+            let tasks: Vec<_> = (0..4u64)
+                .map(|t| {
+                    let wal = wal.clone();
+                    tokio::spawn(async move {
+                        let mut acked = Vec::new();
+                        for i in 0..300u64 {
+                            // 0-400 µs: some finish, some are dropped at any await.
+                            let budget =
+                                Duration::from_micros((i * 37 + t * 101 + round * 13) % 400);
+                            let rec = (t * 100_000 + i).to_le_bytes();
+                            if let Ok(r) = tokio::time::timeout(budget, wal.append(&rec)).await {
+                                acked.push((r.unwrap(), rec));
+                            }
+                            if i % 50 == 0 {
+                                let _ = tokio::time::timeout(budget, wal.rotate()).await;
+                            }
+                            if i % 7 == 0 {
+                                let _ = tokio::time::timeout(budget / 3, wal.sync()).await;
+                            }
+                        }
+                        acked
+                    })
+                })
+                .collect();
+            let mut acked = Vec::new();
+            for t in tasks {
+                acked.extend(tokio::time::timeout(LIMIT, t).await.unwrap().unwrap());
+            }
+            tokio::time::timeout(LIMIT, wal.sync())
+                .await
+                .unwrap()
+                .unwrap();
+            let written = wal.written_lsn();
+            let live = all(&wal).await;
+            assert_eq!(
+                live.len() as u64,
+                written.0,
+                "round {round}: records readable before close"
+            );
+            tokio::time::timeout(LIMIT, wal.close())
+                .await
+                .unwrap()
+                .unwrap();
+            let after = Wal::open(store.crash(round), opts).await.unwrap();
+            let report = after.recovery_report().clone();
+            assert!(
+                report.torn_bytes == 0
+                    && report.quarantined.is_empty()
+                    && report.skipped.is_empty(),
+                "round {round}: reopening cut or skipped data: {report:?}"
+            );
+            let kept = all(&after).await;
+            assert_eq!(
+                kept, live,
+                "round {round}: the closed log lost or changed records"
+            );
+            for (lsn, rec) in acked {
+                assert_eq!(
+                    kept[lsn.0 as usize - 1],
+                    (lsn.0, rec.to_vec()),
+                    "round {round}"
+                );
+            }
+        });
+    }
+}

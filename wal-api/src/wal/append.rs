@@ -189,7 +189,18 @@ impl<S: SegmentStore> Wal<S> {
     pub async fn enqueue(&self, data: &[u8]) -> Result<Ticket> {
         let inner = &*self.inner;
         let frame = inner.record_frame(data)?;
-        let acc = inner.append_frame(frame, 1, &record_encoder(data)).await?;
+        let acc = match inner.append_now(frame, 1, &record_encoder(data)) {
+            Some(acc) => acc?,
+            None => {
+                let data = data.to_vec();
+                self.detached(move |wal| async move {
+                    wal.inner
+                        .append_locked(frame, 1, &record_encoder(&data))
+                        .await
+                })
+                .await?
+            }
+        };
         self.flush_full(acc.buffered).await?;
         self.accepted(&acc, 1, data.len() as u64);
         Ok(acc.ticket)
@@ -200,9 +211,18 @@ impl<S: SegmentStore> Wal<S> {
         let inner = &*self.inner;
         let (frame, payload) = inner.batch_frame(records)?;
         let count = records.len() as u64;
-        let acc = inner
-            .append_frame(frame, count, &batch_encoder(records))
-            .await?;
+        let acc = match inner.append_now(frame, count, &batch_encoder(records)) {
+            Some(acc) => acc?,
+            None => {
+                let records: Vec<Vec<u8>> = records.iter().map(|r| r.as_ref().to_vec()).collect();
+                self.detached(move |wal| async move {
+                    wal.inner
+                        .append_locked(frame, count, &batch_encoder(&records))
+                        .await
+                })
+                .await?
+            }
+        };
         self.flush_full(acc.buffered).await?;
         self.accepted(&acc, count, payload - 4 * count);
         Ok(acc.ticket)
@@ -344,15 +364,13 @@ impl<S: SegmentStore> Inner<S> {
         Some(acc)
     }
 
-    /// Appends a frame: [`append_now`](Self::append_now), else under the whole writing side
-    /// (rotating first when needed; this path flushes a full buffer itself).
-    async fn append_frame<F>(&self, frame: u64, count: u64, encode: &F) -> Result<Accepted>
+    /// Appends a frame under the whole writing side, rotating first when needed, and flushes a
+    /// full buffer: the path of an append [`append_now`](Self::append_now) did not take. The
+    /// caller runs it [detached](Wal::detached), since a rotation must not stop half way.
+    async fn append_locked<F>(&self, frame: u64, count: u64, encode: &F) -> Result<Accepted>
     where
         F: Fn(&mut Vec<u8>, u64, Lsn, Lsn),
     {
-        if let Some(acc) = self.append_now(frame, count, encode) {
-            return acc;
-        }
         let acc = {
             let mut st = self.lock_for_append(frame).await?;
             let mut acc = self.accept(&mut st.enc, frame, count, encode)?;

@@ -1,6 +1,7 @@
 //! The log engine [`Wal`]: append, group commit, watermarks, rotation, close.
 
 mod append;
+mod detach;
 mod durability;
 mod position;
 mod read;
@@ -150,6 +151,12 @@ pub(crate) struct Inner<S> {
 ///
 /// `Wal` is cheap to clone; clones share one log. Appends from many tasks are serialized
 /// into LSN order, and concurrent durable appends share syncs (group commit).
+///
+/// Dropping any of its futures at an await (a timeout, a `select!`, an aborted task) is safe:
+/// an append dropped before it returned may or may not be in the log, and whole if it is.
+/// Operations that change several things in turn (an append that rotates, `rotate`, `close`,
+/// both truncations, `reset`, `checkpoint`, metadata) run as their own task and finish even
+/// when their caller stops waiting.
 ///
 /// It runs on tokio and needs the runtime's timers (`enable_time` or `enable_all` on a
 /// runtime builder; `#[tokio::main]` and `#[tokio::test]` turn them on): group commit bounds
@@ -360,6 +367,12 @@ impl<S: SegmentStore> Wal<S> {
 
     /// Seals the active segment and starts a new one (no-op when the active segment is empty).
     pub async fn rotate(&self) -> Result<()> {
+        self.detached(move |wal| async move { wal.rotate_now().await })
+            .await
+    }
+
+    /// The body of [`rotate`](Self::rotate), which runs it [detached](Self::detached).
+    async fn rotate_now(&self) -> Result<()> {
         let mut st = self.inner.appender.exclusive().await;
         self.inner.check_open()?;
         if st.enc.records == 0 {
@@ -375,6 +388,12 @@ impl<S: SegmentStore> Wal<S> {
     /// Returns [`Error::Poisoned`] if an earlier failure poisoned the log (the log is closed
     /// anyway): `Ok` means every record appended is durable.
     pub async fn close(&self) -> Result<()> {
+        self.detached(move |wal| async move { wal.close_now().await })
+            .await
+    }
+
+    /// The body of [`close`](Self::close), which runs it [detached](Self::detached).
+    async fn close_now(&self) -> Result<()> {
         let inner = &*self.inner;
         let leader = inner.dur.lead().await;
         let mut st = inner.appender.exclusive().await;

@@ -69,6 +69,12 @@ impl<S: SegmentStore> Wal<S> {
     /// # }).unwrap();
     /// ```
     pub async fn reset(&self, next: Lsn) -> Result<()> {
+        self.detached(move |wal| async move { wal.reset_now(next).await })
+            .await
+    }
+
+    /// The body of [`reset`](Self::reset), which runs it [detached](Self::detached).
+    async fn reset_now(&self, next: Lsn) -> Result<()> {
         let inner = &*self.inner;
         if next.is_none() || next.0 == u64::MAX {
             return Err(Error::InvalidArgument(format!(

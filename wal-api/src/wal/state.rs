@@ -53,6 +53,13 @@ impl<S: SegmentStore> Wal<S> {
     /// # }).unwrap();
     /// ```
     pub async fn put_meta(&self, key: &str, value: &[u8]) -> Result<()> {
+        let (key, value) = (key.to_owned(), value.to_vec());
+        self.detached(move |wal| async move { wal.put_meta_now(&key, &value).await })
+            .await
+    }
+
+    /// The body of [`put_meta`](Self::put_meta), which runs it [detached](Self::detached).
+    async fn put_meta_now(&self, key: &str, value: &[u8]) -> Result<()> {
         if key.len() > MAX_META_KEY {
             return Err(Error::InvalidArgument(format!(
                 "a metadata key is at most {MAX_META_KEY} bytes (got {})",
@@ -70,6 +77,13 @@ impl<S: SegmentStore> Wal<S> {
     /// Removes `key` from the metadata map, durably (see [`put_meta`](Self::put_meta)).
     /// Removing a key that is not there changes nothing and writes nothing.
     pub async fn delete_meta(&self, key: &str) -> Result<()> {
+        let key = key.to_owned();
+        self.detached(move |wal| async move { wal.delete_meta_now(&key).await })
+            .await
+    }
+
+    /// The body of [`delete_meta`](Self::delete_meta), which runs it [detached](Self::detached).
+    async fn delete_meta_now(&self, key: &str) -> Result<()> {
         if self.meta(key).is_none() {
             return self.inner.check_open();
         }
@@ -126,6 +140,12 @@ impl<S: SegmentStore> Wal<S> {
     /// # }).unwrap();
     /// ```
     pub async fn checkpoint(&self, lsn: Lsn) -> Result<()> {
+        self.detached(move |wal| async move { wal.checkpoint_now(lsn).await })
+            .await
+    }
+
+    /// The body of [`checkpoint`](Self::checkpoint), which runs it [detached](Self::detached).
+    async fn checkpoint_now(&self, lsn: Lsn) -> Result<()> {
         let inner = &*self.inner;
         inner.check_open()?;
         if lsn.is_none() {

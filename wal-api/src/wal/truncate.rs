@@ -14,6 +14,12 @@ impl<S: SegmentStore> Wal<S> {
     /// dropped. Returns the new [`first_lsn`](Self::first_lsn); readers of dropped LSNs get
     /// [`Error::Trimmed`].
     pub async fn truncate_prefix(&self, lsn: Lsn) -> Result<Lsn> {
+        self.detached(move |wal| async move { wal.truncate_prefix_now(lsn).await })
+            .await
+    }
+
+    /// The body of [`truncate_prefix`](Self::truncate_prefix), which runs it [detached](Self::detached).
+    async fn truncate_prefix_now(&self, lsn: Lsn) -> Result<Lsn> {
         let inner = &*self.inner;
         let _life = inner.lifecycle.lock().await;
         inner.check_open()?;
@@ -78,6 +84,12 @@ impl<S: SegmentStore> Wal<S> {
     /// # }).unwrap();
     /// ```
     pub async fn truncate_suffix(&self, lsn: Lsn) -> Result<()> {
+        self.detached(move |wal| async move { wal.truncate_suffix_now(lsn).await })
+            .await
+    }
+
+    /// The body of [`truncate_suffix`](Self::truncate_suffix), which runs it [detached](Self::detached).
+    async fn truncate_suffix_now(&self, lsn: Lsn) -> Result<()> {
         let inner = &*self.inner;
         let _life = inner.lifecycle.lock().await;
         let leader = inner.dur.lead().await;
