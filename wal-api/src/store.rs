@@ -131,6 +131,10 @@ pub trait SegmentStore: Debug + Send + Sync + 'static {
 ///   and record its failure as above.
 /// - `seal` makes every appended byte durable, releases preallocated space and closes the
 ///   segment for writing; the engine has already appended the trailer.
+/// - The engine never drops a `sync` or `seal` future before it answered, even when its own
+///   caller stops waiting (the rest runs as a task), so a request in flight is never left
+///   unsure. It may drop an `append` future, and then appends the same bytes again later: a
+///   dropped `append` MUST have appended nothing (ours never await inside `append`).
 #[async_trait]
 pub trait SegmentWriter: Debug + Send + Sync {
     /// The segment this writer appends to.

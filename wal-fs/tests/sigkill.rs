@@ -14,6 +14,7 @@ mod rng;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -230,7 +231,7 @@ async fn lock_refuses_second_writer_and_frees_on_kill() {
         "a clone keeps the lock"
     );
     drop(clone);
-    drop(FsStore::open(dir.path()).expect("free after the last clone"));
+    open_once_free(dir.path(), "the last clone was dropped");
 
     let mut child = spawn_writer(dir.path(), "group", 2, 1);
     let (ready, reader) = read_output(&mut child);
@@ -242,17 +243,21 @@ async fn lock_refuses_second_writer_and_frees_on_kill() {
     child.kill().unwrap();
     child.wait().unwrap();
     let _ = reader.join();
-    // Retried briefly: the other test of this file spawns processes concurrently, and a child
-    // forked from this process holds a copy of every descriptor (our earlier lock included)
-    // until it execs.
+    open_once_free(dir.path(), "the holder was killed");
+}
+
+/// Opens `dir`, retrying for up to 2 s: the other test of this file spawns processes
+/// concurrently, and a child forked from this process holds a copy of every descriptor (a
+/// lock just released here included) until it execs.
+fn open_once_free(dir: &Path, after: &str) {
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
-        match FsStore::open(dir.path()) {
+        match FsStore::open(dir) {
             Ok(s) => break drop(s),
             Err(Error::AlreadyOpen { .. }) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(5));
             }
-            Err(e) => panic!("lock not free after the holder was killed: {e}"),
+            Err(e) => panic!("lock not free after {after}: {e}"),
         }
     }
 }

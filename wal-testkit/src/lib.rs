@@ -251,6 +251,7 @@ macro_rules! __with_cases {
             wal_durable_watch_advances,
             wal_closed_log_rejects_calls,
             wal_sync_failure_poisons,
+            wal_cancelled_calls_leave_a_sound_log,
             wal_full_storage_is_reported,
             wal_written_visibility_sees_unsynced,
             wal_crash_keeps_acknowledged,

@@ -187,44 +187,58 @@ impl<S: SegmentStore> Wal<S> {
     /// Appends one record without waiting for durability; pair the ticket with
     /// [`wait_durable`](Self::wait_durable).
     pub async fn enqueue(&self, data: &[u8]) -> Result<Ticket> {
-        let inner = &*self.inner;
-        let frame = inner.record_frame(data)?;
-        let acc = match inner.append_now(frame, 1, &record_encoder(data)) {
-            Some(acc) => acc?,
-            None => {
-                let data = data.to_vec();
-                self.detached(move |wal| async move {
-                    wal.inner
-                        .append_locked(frame, 1, &record_encoder(&data))
-                        .await
-                })
-                .await?
-            }
-        };
-        self.flush_full(acc.buffered).await?;
-        self.accepted(&acc, 1, data.len() as u64);
-        Ok(acc.ticket)
+        let frame = self.inner.record_frame(data)?;
+        let payload = data.len() as u64;
+        self.enqueue_frame(frame, 1, payload, record_encoder(data), || {
+            record_encoder(data.to_vec())
+        })
+        .await
     }
 
     /// Appends an atomic batch without waiting for durability.
     pub async fn enqueue_batch<R: AsRef<[u8]>>(&self, records: &[R]) -> Result<Ticket> {
-        let inner = &*self.inner;
-        let (frame, payload) = inner.batch_frame(records)?;
+        let (frame, payload) = self.inner.batch_frame(records)?;
         let count = records.len() as u64;
-        let acc = match inner.append_now(frame, count, &batch_encoder(records)) {
+        self.enqueue_frame(
+            frame,
+            count,
+            payload - 4 * count,
+            batch_encoder(records),
+            || {
+                let owned: Vec<Vec<u8>> = records.iter().map(|r| r.as_ref().to_vec()).collect();
+                batch_encoder(owned)
+            },
+        )
+        .await
+    }
+
+    /// Appends a frame of `frame` bytes holding `count` records (`payload` bytes of data):
+    /// under the std lock alone when it can, else [detached](Self::detached) with the writing
+    /// side locked, encoding with `owned()`, a copy of `encode` that owns its data.
+    async fn enqueue_frame<E, O>(
+        &self,
+        frame: u64,
+        count: u64,
+        payload: u64,
+        encode: E,
+        owned: impl FnOnce() -> O,
+    ) -> Result<Ticket>
+    where
+        E: Fn(&mut Vec<u8>, u64, Lsn, Lsn),
+        O: Fn(&mut Vec<u8>, u64, Lsn, Lsn) + Send + Sync + 'static,
+    {
+        let acc = match self.inner.append_now(frame, count, &encode) {
             Some(acc) => acc?,
             None => {
-                let records: Vec<Vec<u8>> = records.iter().map(|r| r.as_ref().to_vec()).collect();
+                let encode = owned();
                 self.detached(move |wal| async move {
-                    wal.inner
-                        .append_locked(frame, count, &batch_encoder(&records))
-                        .await
+                    wal.inner.append_locked(frame, count, &encode).await
                 })
                 .await?
             }
         };
         self.flush_full(acc.buffered).await?;
-        self.accepted(&acc, count, payload - 4 * count);
+        self.accepted(&acc, count, payload);
         Ok(acc.ticket)
     }
 
@@ -275,16 +289,20 @@ impl<S: SegmentStore> Wal<S> {
 }
 
 /// The encoder of a single-record frame of `data`.
-fn record_encoder(data: &[u8]) -> impl Fn(&mut Vec<u8>, u64, Lsn, Lsn) + '_ {
+fn record_encoder<D: AsRef<[u8]>>(data: D) -> impl Fn(&mut Vec<u8>, u64, Lsn, Lsn) {
     move |buf, salt, lsn, durable| {
-        encode_record(buf, salt, lsn, durable, data);
+        encode_record(buf, salt, lsn, durable, data.as_ref());
     }
 }
 
 /// The encoder of an atomic batch frame of `records`.
-fn batch_encoder<R: AsRef<[u8]>>(records: &[R]) -> impl Fn(&mut Vec<u8>, u64, Lsn, Lsn) + '_ {
+fn batch_encoder<B, R>(records: B) -> impl Fn(&mut Vec<u8>, u64, Lsn, Lsn)
+where
+    B: AsRef<[R]>,
+    R: AsRef<[u8]>,
+{
     move |buf, salt, first, durable| {
-        encode_batch(buf, salt, first, durable, records);
+        encode_batch(buf, salt, first, durable, records.as_ref());
     }
 }
 
@@ -364,8 +382,8 @@ impl<S: SegmentStore> Inner<S> {
         Some(acc)
     }
 
-    /// Appends a frame under the whole writing side, rotating first when needed, and flushes a
-    /// full buffer: the path of an append [`append_now`](Self::append_now) did not take. The
+    /// Appends a frame under the whole writing side, rotating first when needed: the path of
+    /// an append [`append_now`](Self::append_now) did not take. The
     /// caller runs it [detached](Wal::detached), since a rotation must not stop half way.
     async fn append_locked<F>(&self, frame: u64, count: u64, encode: &F) -> Result<Accepted>
     where
@@ -373,12 +391,7 @@ impl<S: SegmentStore> Inner<S> {
     {
         let acc = {
             let mut st = self.lock_for_append(frame).await?;
-            let mut acc = self.accept(&mut st.enc, frame, count, encode)?;
-            if acc.buffered >= self.opts.write_buffer {
-                self.flush_locked(&mut st).await?;
-                acc.buffered = 0;
-            }
-            acc
+            self.accept(&mut st.enc, frame, count, encode)?
         };
         self.wake_gatherer(acc.ticket.range.last, acc.bytes);
         Ok(acc)

@@ -654,7 +654,7 @@ impl<S: SegmentStore> Inner<S> {
     }
 
     /// Waits for the record of `t`: see [`Wal::wait_durable`].
-    async fn wait(&self, t: Ticket) -> Result<()> {
+    async fn wait(self: &Arc<Self>, t: Ticket) -> Result<()> {
         let era = t.era.unwrap_or_else(|| self.dur.era());
         let lsn = t.range.last;
         let mut rx = self.dur.subscribe();
@@ -677,8 +677,10 @@ impl<S: SegmentStore> Inner<S> {
     }
 
     /// One group commit: gather per the policy (when `gather`), flush, sync, publish. Called
-    /// holding the leader lock, which it releases (waking every waiter) when done.
-    async fn sync_round(&self, leader: Leader<'_>, gather: bool) -> Result<()> {
+    /// holding the leader lock, which it releases (waking every waiter) when done. The sync
+    /// runs [to the end](detach::to_the_end) even if this future is dropped, so a backend never
+    /// sees a sync abandoned mid-request.
+    async fn sync_round(self: &Arc<Self>, leader: Leader<'_>, gather: bool) -> Result<()> {
         if gather {
             self.gather().await;
         }
@@ -690,16 +692,25 @@ impl<S: SegmentStore> Inner<S> {
         };
         let (target, bytes) = (flushed.last, flushed.bytes);
         let result = match writer {
-            Some(w) if target > self.durable() => match self.dur.sync(&*w, target, bytes).await {
-                Ok(s) => {
-                    self.record_sync(s);
-                    Ok(())
-                }
-                Err(e) => {
-                    self.wake_all();
-                    Err(e)
-                }
-            },
+            Some(w) if target > self.durable() => {
+                let inner = Arc::clone(self);
+                let sync = async move {
+                    let r = match inner.dur.sync(&*w, target, bytes).await {
+                        Ok(s) => {
+                            inner.record_sync(s);
+                            Ok(())
+                        }
+                        Err(e) => {
+                            inner.wake_all();
+                            Err(e)
+                        }
+                    };
+                    (inner, r)
+                };
+                // Abandoned, it publishes after the leader lock was released: wake again.
+                let abandoned = |(inner, _): (Arc<Self>, Result<()>)| inner.dur.wake();
+                detach::to_the_end(sync, abandoned).await.1
+            }
             _ => Ok(()),
         };
         drop(leader);

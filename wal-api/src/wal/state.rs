@@ -189,7 +189,7 @@ impl<S: SegmentStore> Wal<S> {
     /// Applies `change` to a copy of the state and writes it (see the module docs), under the
     /// lifecycle lock so changes and truncations never interleave.
     async fn change_state(&self, change: impl FnOnce(&mut LogState) -> Result<()>) -> Result<()> {
-        let inner = &*self.inner;
+        let inner = &self.inner;
         let _life = inner.lifecycle.lock().await;
         inner.check_open()?;
         let mut next = inner.log_state();

@@ -231,3 +231,69 @@ pub async fn wal_every_policy_acknowledges_as_documented<F: StoreFactory>(f: Arc
     assert_eq!(wal.durable_lsn(), lsn);
     Outcome::Passed
 }
+
+/// Calls dropped at any await (a timeout, a `select!`) leave a sound log: appends, syncs and
+/// rotations cancelled mid-way never make a later call fail, never leave an acknowledged
+/// record unreadable, and reopening cuts, skips or quarantines nothing.
+///
+/// The budgets are fractions of the backend's own append latency, so every await (the write,
+/// the sync, the seal, the next segment's creation) is cut short somewhere in the run.
+pub async fn wal_cancelled_calls_leave_a_sound_log<F: StoreFactory>(f: Arc<F>) -> Outcome {
+    let (g, s) = f.build().await;
+    let opts = WalOptions::default().segment_size(4096);
+    let wal = open(s, opts.clone()).await;
+    let t0 = std::time::Instant::now();
+    wal.append(b"calibrate").await.expect("append");
+    // 0..2 durable appends' worth of time, in 16 steps.
+    let step = (t0.elapsed() / 8).max(Duration::from_micros(20));
+    let mut tasks = Vec::new();
+    for t in 0..4u64 {
+        let wal = wal.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for i in 0..60u64 {
+                let budget = step * ((i * 7 + t * 5) % 16) as u32;
+                let p = payload(t * 1000 + i, 40);
+                if let Ok(r) = tokio::time::timeout(budget, wal.append(&p)).await {
+                    acked.push((r.expect("an append after cancelled calls"), p));
+                }
+                if i % 9 == 4 {
+                    let _ = tokio::time::timeout(budget, wal.rotate()).await;
+                }
+                if i % 4 == 1 {
+                    if let Ok(r) = tokio::time::timeout(budget / 2, wal.sync()).await {
+                        r.expect("a sync after cancelled calls");
+                    }
+                }
+            }
+            acked
+        }));
+    }
+    let mut acked = vec![(Lsn(1), b"calibrate".to_vec())];
+    for t in tasks {
+        acked.extend(t.await.expect("task"));
+    }
+    wal.close().await.expect("close after cancelled calls");
+    let written = wal.written_lsn();
+    drop(wal);
+    let wal = open(f.reopen(&g).await, opts).await;
+    let report = wal.recovery_report().clone();
+    assert!(
+        report.torn_bytes == 0 && report.quarantined.is_empty() && report.skipped.is_empty(),
+        "reopening a cleanly closed log cut or skipped data: {report:?}"
+    );
+    let kept = collect(&wal, Lsn(1)..).await;
+    assert_eq!(
+        kept.len() as u64,
+        written.0,
+        "records written before close but not readable after reopening"
+    );
+    for (lsn, p) in acked {
+        let got = &kept[(lsn.0 - 1) as usize];
+        assert!(
+            got.lsn == lsn && got.data[..] == p[..],
+            "acknowledged LSN {lsn} reads back as another record"
+        );
+    }
+    Outcome::Passed
+}
