@@ -155,8 +155,8 @@ pub(crate) struct Inner<S> {
 /// Dropping any of its futures at an await (a timeout, a `select!`, an aborted task) is safe:
 /// an append dropped before it returned may or may not be in the log, and whole if it is.
 /// Operations that change several things in turn (an append that rotates, `rotate`, `close`,
-/// both truncations, `reset`, `checkpoint`, metadata) run as their own task and finish even
-/// when their caller stops waiting.
+/// both truncations, `reset`, `checkpoint`, metadata) and every sync run in place while their
+/// caller waits and finish as a task of the runtime once it stops waiting.
 ///
 /// It runs on tokio and needs the runtime's timers (`enable_time` or `enable_all` on a
 /// runtime builder; `#[tokio::main]` and `#[tokio::test]` turn them on): group commit bounds
