@@ -371,11 +371,7 @@ async fn witnesses<S: SegmentStore + ?Sized>(
         // is mostly zeros: this is what keeps a crash's open at memory speed).
         let h = w.get(p, FRAME_HEADER_LEN).await?;
         match next_plausible(h) {
-            Some(0) => {}
-            Some(k) => {
-                p += k as u64;
-                continue;
-            }
+            Some(k) => p += k as u64,
             None => {
                 p += (h.len().saturating_sub(FRAME_HEADER_LEN) + 1) as u64;
                 continue;

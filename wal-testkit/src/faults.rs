@@ -30,6 +30,8 @@ struct FaultState {
     capacity: Option<u64>,
     sync_delay: Option<Duration>,
     sync_delay_after: Option<Duration>,
+    /// Syncs and seals whose future was dropped before it answered.
+    abandoned: u64,
     /// Every mutating operation, when tracing.
     trace: Option<Vec<String>>,
 }
@@ -67,6 +69,12 @@ impl Faults {
     /// or seal of the same writer runs while a failure is on its way.
     pub fn sync_delay_after(&self, d: Duration) {
         self.lock().sync_delay_after = Some(d);
+    }
+
+    /// Syncs and seals whose future was dropped before it answered. The engine promises none
+    /// (see [`SegmentWriter`]): a backend whose request is in flight must learn how it ended.
+    pub fn abandoned(&self) -> u64 {
+        self.lock().abandoned
     }
 
     /// Starts recording every mutating operation (see [`trace`](Self::trace)).
@@ -263,20 +271,42 @@ impl SegmentWriter for FaultyWriter {
     }
 
     async fn sync(&self) -> Result<()> {
-        if let Some(d) = self.faults.sync_op(self.id(), "syncing")? {
-            tokio::time::sleep(d).await;
+        let pending = Pending(&self.faults);
+        let r = async {
+            if let Some(d) = self.faults.sync_op(self.id(), "syncing")? {
+                tokio::time::sleep(d).await;
+            }
+            let r = self.inner.sync().await;
+            self.faults.after_sync().await;
+            r
         }
-        let r = self.inner.sync().await;
-        self.faults.after_sync().await;
+        .await;
+        std::mem::forget(pending);
         r
     }
 
     async fn seal(&self) -> Result<SegmentMeta> {
-        if let Some(d) = self.faults.sync_op(self.id(), "sealing")? {
-            tokio::time::sleep(d).await;
+        let pending = Pending(&self.faults);
+        let r = async {
+            if let Some(d) = self.faults.sync_op(self.id(), "sealing")? {
+                tokio::time::sleep(d).await;
+            }
+            let r = self.inner.seal().await;
+            self.faults.after_sync().await;
+            r
         }
-        let r = self.inner.seal().await;
-        self.faults.after_sync().await;
+        .await;
+        std::mem::forget(pending);
         r
+    }
+}
+
+/// Lives while a sync or seal has not answered; dropped with its future, it counts an
+/// abandoned one ([`Faults::abandoned`]). Forgotten once the answer is in.
+struct Pending<'a>(&'a Faults);
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.0.lock().abandoned += 1;
     }
 }

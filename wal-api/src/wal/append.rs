@@ -383,8 +383,8 @@ impl<S: SegmentStore> Inner<S> {
     }
 
     /// Appends a frame under the whole writing side, rotating first when needed: the path of
-    /// an append [`append_now`](Self::append_now) did not take. The
-    /// caller runs it [detached](Wal::detached), since a rotation must not stop half way.
+    /// an append [`append_now`](Self::append_now) did not take. The caller runs it
+    /// [detached](Wal::detached), since a rotation must not stop half way.
     async fn append_locked<F>(&self, frame: u64, count: u64, encode: &F) -> Result<Accepted>
     where
         F: Fn(&mut Vec<u8>, u64, Lsn, Lsn),

@@ -237,9 +237,14 @@ pub async fn wal_every_policy_acknowledges_as_documented<F: StoreFactory>(f: Arc
 /// record unreadable, and reopening cuts, skips or quarantines nothing.
 ///
 /// The budgets are fractions of the backend's own append latency, so every await (the write,
-/// the sync, the seal, the next segment's creation) is cut short somewhere in the run.
+/// the sync, the seal, the next segment's creation) is cut short somewhere in the run. Each
+/// sync and seal answers 200 µs after the backend did, so a dropped one is counted
+/// ([`Faults::abandoned`](crate::faults::Faults::abandoned)) on every backend: the engine
+/// promises none.
 pub async fn wal_cancelled_calls_leave_a_sound_log<F: StoreFactory>(f: Arc<F>) -> Outcome {
     let (g, s) = f.build().await;
+    let (s, faults) = FaultyStore::new(s);
+    faults.sync_delay_after(Duration::from_micros(200));
     let opts = WalOptions::default().segment_size(4096);
     let wal = open(s, opts.clone()).await;
     let t0 = std::time::Instant::now();
@@ -274,6 +279,11 @@ pub async fn wal_cancelled_calls_leave_a_sound_log<F: StoreFactory>(f: Arc<F>) -
         acked.extend(t.await.expect("task"));
     }
     wal.close().await.expect("close after cancelled calls");
+    assert_eq!(
+        faults.abandoned(),
+        0,
+        "the engine dropped a sync or seal of the backend before it answered"
+    );
     let written = wal.written_lsn();
     drop(wal);
     let wal = open(f.reopen(&g).await, opts).await;
