@@ -5,7 +5,8 @@
 //! Protocol: `bench-fs --child <kind> <dir> [records crash|clean]`. A replay prints one line
 //! `secs records bytes peak_rss_kib`; a writer prints `ready` once its records are written
 //! (and synced), then either closes its log and exits (`clean`) or waits to be killed
-//! (`crash`).
+//! (`crash`). `bench-fs --child w3-singles <dir> <n>` runs W3's single appends alone (one
+//! segment), for `perf`.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -164,6 +165,12 @@ pub(crate) async fn run(args: &[String]) {
         "scale-open" => ours::child_open(&dir).await,
         "replay-okay" => peer_okaywal::child_replay(&dir),
         "replay-raft" => peer_raft_engine::child_replay(&dir),
+        "w3-singles" => {
+            // For profiling the append path alone: `N` single 100 B appends, one segment.
+            let n = args[2].parse::<u64>().unwrap();
+            let (rate, _) = ours::w3_singles(REC, n, crate::knobs::SEG_HUGE).await;
+            println!("{rate:.0} records/s");
+        }
         "write-ours" => {
             let (n, end) = writer();
             ours::child_write(&dir, n, end).await;
