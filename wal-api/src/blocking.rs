@@ -1,13 +1,24 @@
 //! [`BlockingWal`]: the log for engines that are not async.
 //!
-//! A `BlockingWal` owns a small multi-threaded tokio runtime and a [`Wal`] on it. Each call
-//! from a plain thread hands its operation to the runtime as a task and sleeps until the task
-//! answers, so many threads appending at once become many tasks appending at once: they share
-//! group commits exactly as async callers do, and none of them polls the engine itself
-//! (a thread that would lead a sync in `block_on` keeps the others waiting on its wake-ups).
+//! A `BlockingWal` owns a small multi-threaded tokio runtime and a [`Wal`] on it.
+//!
+//! A single-record [`append`](BlockingWal::append) encodes on the calling thread (the append
+//! path needs no await unless the segment rotates), then, under a durable policy, parks the
+//! thread in a list of waiters. One task on the runtime, the *driver*, waits durably for the
+//! newest LSN in that list (leading group commits as any async waiter does) and, after each
+//! one, unparks exactly the threads whose records are decided: one wake-up per record, none
+//! for threads still pending, and no task or channel per call. (Through a task per append,
+//! as every other call goes, each record cost two thread wake-ups: `bench-fs` W2 with 64
+//! threads measured ~1.4x faster this way.) Every other call hands its operation to the
+//! runtime as a task and sleeps until the task answers.
+//!
+//! A waiting thread's answer is the one [`Wal::wait_durable`] would give for its ticket
+//! (durable, truncated, poisoned, closed): the thread computes it itself once woken.
 
 use std::ops::RangeBounds;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::Thread;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -16,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::lsn::Lsn;
 use crate::options::WalOptions;
 use crate::store::SegmentStore;
-use crate::wal::{LsnRange, Record, Wal};
+use crate::wal::{LsnRange, Record, Ticket, Wal};
 
 /// A blocking handle on a [`Wal`], for callers that are not async (cheap to clone; clones
 /// share the log and its runtime).
@@ -49,6 +60,7 @@ use crate::wal::{LsnRange, Record, Wal};
 pub struct BlockingWal<S: SegmentStore> {
     wal: Wal<S>,
     rt: Arc<tokio::runtime::Runtime>,
+    waiters: Arc<Waiters>,
 }
 
 impl<S: SegmentStore> Clone for BlockingWal<S> {
@@ -56,6 +68,56 @@ impl<S: SegmentStore> Clone for BlockingWal<S> {
         BlockingWal {
             wal: self.wal.clone(),
             rt: self.rt.clone(),
+            waiters: self.waiters.clone(),
+        }
+    }
+}
+
+/// Threads parked until their records are decided, and the driver's wake-up.
+#[derive(Default)]
+struct Waiters {
+    list: Mutex<Vec<Waiter>>,
+    /// Tells the driver that the list is no longer empty.
+    kick: tokio::sync::Notify,
+}
+
+/// A parked thread waiting for `ticket`.
+struct Waiter {
+    ticket: Ticket,
+    thread: Thread,
+    /// Set (before the unpark) once the thread's answer is decided.
+    woken: Arc<AtomicBool>,
+}
+
+fn lock(list: &Mutex<Vec<Waiter>>) -> MutexGuard<'_, Vec<Waiter>> {
+    // Pushes and drains cannot stop half way: a poisoned list is still whole.
+    list.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The driver: while threads wait, waits durably for the newest of their LSNs (leading the
+/// group commit when no one else does), then wakes every thread whose answer is decided.
+/// Runs until the runtime stops.
+async fn drive<S: SegmentStore>(wal: Wal<S>, waiters: Arc<Waiters>) {
+    loop {
+        let newest = lock(&waiters.list).iter().map(|w| w.ticket.lsn()).max();
+        let Some(lsn) = newest else {
+            // A thread that registers after the look above stores a permit: no lost wake-up.
+            waiters.kick.notified().await;
+            continue;
+        };
+        // Errors are each thread's to report; every outcome wakes the threads it decides.
+        let _ = wal.wait_durable(lsn).await;
+        let ready: Vec<Waiter> = {
+            let mut list = lock(&waiters.list);
+            let (ready, pending) = std::mem::take(&mut *list)
+                .into_iter()
+                .partition(|w| wal.decided(w.ticket).is_some());
+            *list = pending;
+            ready
+        };
+        for w in ready {
+            w.woken.store(true, Ordering::Release);
+            w.thread.unpark();
         }
     }
 }
@@ -80,10 +142,37 @@ impl<S: SegmentStore> BlockingWal<S> {
             .build()
             .map_err(|e| Error::io("starting the runtime of a blocking log", None, e))?;
         let wal = rt.block_on(Wal::open(store, opts))?;
+        let waiters = Arc::new(Waiters::default());
+        rt.spawn(drive(wal.clone(), Arc::clone(&waiters)));
         Ok(BlockingWal {
             wal,
             rt: Arc::new(rt),
+            waiters,
         })
+    }
+
+    /// Parks the calling thread until waiting for `ticket` is decided, and returns the answer.
+    fn wait(&self, ticket: Ticket) -> Result<()> {
+        loop {
+            if let Some(done) = self.wal.decided(ticket) {
+                return done;
+            }
+            let woken = Arc::new(AtomicBool::new(false));
+            lock(&self.waiters.list).push(Waiter {
+                ticket,
+                thread: std::thread::current(),
+                woken: Arc::clone(&woken),
+            });
+            self.waiters.kick.notify_one();
+            // Decided between the first look and the push: the driver may have drained the
+            // list already (the entry left behind is woken, harmlessly, by a later drain).
+            if let Some(done) = self.wal.decided(ticket) {
+                return done;
+            }
+            while !woken.load(Ordering::Acquire) {
+                std::thread::park();
+            }
+        }
     }
 
     /// The async log underneath (for its non-blocking accessors, or to use from async code).
@@ -109,8 +198,30 @@ impl<S: SegmentStore> BlockingWal<S> {
 
     /// Appends one record: [`Wal::append`].
     pub fn append(&self, data: &[u8]) -> Result<Lsn> {
-        let data = Bytes::copy_from_slice(data);
-        self.run(move |wal| async move { wal.append(&data).await })
+        not_in_runtime()?;
+        // Inside the runtime's context, so a write-behind sync the append starts can spawn.
+        let now = {
+            let _rt = self.rt.enter();
+            self.wal.enqueue_now(data)
+        };
+        let ticket = match now {
+            Some(Ok((ticket, full))) => {
+                if full {
+                    self.run(|wal| async move { wal.flush().await })?;
+                }
+                ticket
+            }
+            Some(Err(e)) => return Err(e),
+            None => {
+                // The append must await the writing side: the runtime runs it.
+                let data = Bytes::copy_from_slice(data);
+                self.run(move |wal| async move { wal.enqueue(&data).await })?
+            }
+        };
+        if self.wal.acks_durable() {
+            self.wait(ticket)?;
+        }
+        Ok(ticket.lsn())
     }
 
     /// Appends an atomic batch: [`Wal::append_batch`].

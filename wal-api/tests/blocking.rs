@@ -220,3 +220,45 @@ fn waiting_threads_see_suffix_truncations() {
     );
     wal.close().unwrap();
 }
+
+#[test]
+fn non_durable_appends_return_at_once_and_write_behind_still_syncs() {
+    // Syncs take 20 ms: an append that waited for one would take the whole budget below.
+    let store = MemoryStore::with_faults(FaultPlan {
+        sync_latency: Some(Duration::from_millis(20)),
+        ..FaultPlan::default()
+    });
+    let opts = WalOptions::default()
+        .sync_policy(wal_api::policy::Never)
+        .write_buffer(1024)
+        .write_behind(Some(4096));
+    let wal = BlockingWal::open(store, opts).unwrap();
+    let w = wal.clone();
+    let lsns = bounded(1, move |_| {
+        let t0 = std::time::Instant::now();
+        let lsns: Vec<Lsn> = (0..200u64)
+            .map(|i| w.append(&[i as u8; 100]).unwrap())
+            .collect();
+        (lsns, t0.elapsed())
+    });
+    let (lsns, took) = &lsns[0];
+    assert_eq!(*lsns, (1..=200).map(Lsn).collect::<Vec<_>>());
+    assert!(took < &Duration::from_secs(2), "appends waited: {took:?}");
+    assert!(
+        wal.wal().durable_lsn() < Lsn(200),
+        "no append waited for a sync"
+    );
+    // 20 KiB is past the write-behind threshold: a background sync makes records durable
+    // without any call asking for it.
+    let t0 = std::time::Instant::now();
+    while wal.wal().durable_lsn() == Lsn(0) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no write-behind sync ran"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    wal.sync().unwrap();
+    assert_eq!(wal.read(Lsn(1)..).unwrap().len(), 200);
+    wal.close().unwrap();
+}

@@ -242,6 +242,40 @@ impl<S: SegmentStore> Wal<S> {
         Ok(acc.ticket)
     }
 
+    #[cfg(feature = "blocking")]
+    /// [`enqueue`](Self::enqueue) on the calling thread, for [`BlockingWal`](crate::blocking::BlockingWal):
+    /// `None` (and nothing appended) when the append must await the writing side (a
+    /// rotation, or another task owns it). `Some(Ok((ticket, full)))`: the record is accepted,
+    /// and when `full` the buffer has reached the write size and the caller hands it to the
+    /// writer with [`flush`](Self::flush).
+    pub(crate) fn enqueue_now(&self, data: &[u8]) -> Option<Result<(Ticket, bool)>> {
+        let frame = match self.inner.record_frame(data) {
+            Ok(f) => f,
+            Err(e) => return Some(Err(e)),
+        };
+        let acc = match self.inner.append_now(frame, 1, &record_encoder(data))? {
+            Ok(acc) => acc,
+            Err(e) => return Some(Err(e)),
+        };
+        self.accepted(&acc, 1, data.len() as u64);
+        let full = acc.buffered >= self.inner.opts.write_buffer;
+        Some(Ok((acc.ticket, full)))
+    }
+
+    #[cfg(feature = "blocking")]
+    /// How waiting for `ticket` ends, if it is decided now (see
+    /// [`wait_durable`](Self::wait_durable)): `None` while the record is pending.
+    pub(crate) fn decided(&self, ticket: Ticket) -> Option<Result<()>> {
+        let era = ticket.era.unwrap_or_else(|| self.inner.dur.era());
+        self.inner.decided(ticket.range.last, era)
+    }
+
+    #[cfg(feature = "blocking")]
+    /// Whether an append waits for durability before it is acknowledged.
+    pub(crate) fn acks_durable(&self) -> bool {
+        self.inner.opts.sync_policy.ack() == Ack::Durable
+    }
+
     /// Counts an accepted append and starts a write-behind sync when due.
     fn accepted(&self, acc: &Accepted, records: u64, payload: u64) {
         self.inner.counters.appended(records, payload);

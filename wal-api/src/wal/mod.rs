@@ -629,7 +629,7 @@ impl<S: SegmentStore> Inner<S> {
 
     /// How the wait for record `lsn`, written in era `era`, ends: `None` while it is still
     /// pending.
-    fn decided(&self, lsn: Lsn, era: u64) -> Option<Result<()>> {
+    pub(super) fn decided(&self, lsn: Lsn, era: u64) -> Option<Result<()>> {
         if let Err(e) = self.dur.check() {
             return Some(Err(e));
         }

@@ -165,6 +165,13 @@ pub(crate) async fn run(args: &[String]) {
         "scale-open" => ours::child_open(&dir).await,
         "replay-okay" => peer_okaywal::child_replay(&dir),
         "replay-raft" => peer_raft_engine::child_replay(&dir),
+        "w2-blocking" => {
+            // For profiling BlockingWal alone: `N` threads appending durably for 3 s.
+            let n = args[2].parse::<usize>().unwrap();
+            let d = std::time::Duration::from_secs(3);
+            let rate = std::thread::spawn(move || ours::w2_blocking(n, d)).join();
+            println!("{:.0} records/s", rate.unwrap());
+        }
         "w3-singles" => {
             // For profiling the append path alone: `N` single 100 B appends, one segment.
             let n = args[2].parse::<u64>().unwrap();
