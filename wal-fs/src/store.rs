@@ -402,6 +402,32 @@ impl FsStore {
     }
 }
 
+/// Up to `n` bytes of `file` from `start` (fewer if the file ends first).
+fn read_range(file: &File, start: u64, n: usize) -> std::io::Result<Vec<u8>> {
+    /// Reads up to this size go into a zeroed buffer with positioned reads (no seek, no read
+    /// to find the end); larger ones use `read_to_end`, which does not zero the buffer first.
+    const SMALL: usize = 64 << 10;
+    if n <= SMALL {
+        let mut buf = vec![0u8; n];
+        let mut got = 0;
+        while got < n {
+            match file.read_at(&mut buf[got..], start + got as u64) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(got);
+        return Ok(buf);
+    }
+    let mut buf = Vec::with_capacity(n);
+    let mut f = file;
+    f.seek(SeekFrom::Start(start))?;
+    f.take(n as u64).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
 fn quarantine_target(qdir: &Path, id: SegmentId) -> PathBuf {
     let base = segment_file_name(id);
     let mut candidate = qdir.join(&base);
@@ -530,14 +556,7 @@ impl SegmentStore for FsStore {
         let end = range.end.min(len).max(start);
         let n = usize::try_from(end - start)
             .map_err(|_| Error::InvalidArgument("read range too large".into()))?;
-        // `take` + `read_to_end` fills the buffer without zeroing it first.
-        let mut buf = Vec::with_capacity(n);
-        let mut f = &file;
-        f.seek(SeekFrom::Start(start))
-            .map_err(io("reading", Some(id), &path))?;
-        f.take(n as u64)
-            .read_to_end(&mut buf)
-            .map_err(io("reading", Some(id), &path))?;
+        let buf = read_range(&file, start, n).map_err(io("reading", Some(id), &path))?;
         Ok(Bytes::from(buf))
     }
 

@@ -484,6 +484,9 @@ async fn last_lsn_of_sealed<S: SegmentStore>(store: &S, s: &SegInfo) -> Result<L
         .ok_or_else(|| corrupt_err(s.id, s.len, "sealed segment lost its trailer"))
 }
 
+/// Segments up to this length are read whole when only their header and trailer are checked.
+const WHOLE_READ_MAX: u64 = 16 << 10;
+
 async fn check_segment<S: SegmentStore>(
     store: &S,
     m: SegmentMeta,
@@ -492,7 +495,17 @@ async fn check_segment<S: SegmentStore>(
     expected: Option<(Lsn, SegmentId)>,
     mode: RecoveryMode,
 ) -> Result<Verdict> {
-    let head = store.read(m.id, 0..SEGMENT_HEADER_LEN as u64).await?;
+    // A small segment that is checked by header and trailer is read whole: one store read
+    // instead of two (a log of many small segments opens in about half the reads).
+    let whole = if !verify_all && !is_last && m.len <= WHOLE_READ_MAX {
+        Some(store.read(m.id, 0..m.len).await?)
+    } else {
+        None
+    };
+    let head = match &whole {
+        Some(b) => b.slice(..b.len().min(SEGMENT_HEADER_LEN)),
+        None => store.read(m.id, 0..SEGMENT_HEADER_LEN as u64).await?,
+    };
     let header = match SegmentHeader::decode(&head) {
         Ok(h) if h.id == m.id => h,
         Ok(h) => {
@@ -559,7 +572,11 @@ async fn check_segment<S: SegmentStore>(
             let from = (m.len - TRAILER_LEN as u64)
                 .saturating_sub(RESET_FRAME_LEN as u64)
                 .max(SEGMENT_HEADER_LEN as u64);
-            let b = store.read(m.id, from..m.len).await?;
+            let b = match &whole {
+                // The store returns fewer bytes if the file shrank since it was listed.
+                Some(b) => b.slice(usize::try_from(from).map_or(b.len(), |f| f.min(b.len()))..),
+                None => store.read(m.id, from..m.len).await?,
+            };
             let split = b.len().saturating_sub(TRAILER_LEN);
             (Trailer::decode(&b[split..], header.salt), b.slice(..split))
         } else {

@@ -165,6 +165,30 @@ pub(crate) async fn run(args: &[String]) {
         "scale-open" => ours::child_open(&dir).await,
         "replay-okay" => peer_okaywal::child_replay(&dir),
         "replay-raft" => peer_raft_engine::child_replay(&dir),
+        "w1-ours" => {
+            // For profiling one durable appender alone: `N` appends, median latency.
+            let n = args[2].parse::<usize>().unwrap();
+            let wal = ours::open_fs(&dir, wal_api::WalOptions::default()).await;
+            let mut l = Vec::with_capacity(n);
+            for _ in 0..n {
+                let t = std::time::Instant::now();
+                wal.append(&[7u8; REC]).await.unwrap();
+                l.push(t.elapsed());
+            }
+            wal.close().await.unwrap();
+            println!("{:.1} us median", crate::raw::median_us(l));
+        }
+        "w2-tasks" => {
+            // For profiling group commit alone: `N` tokio tasks appending durably for 3 s.
+            let n = args[2].parse::<usize>().unwrap();
+            let d = std::time::Duration::from_secs(3);
+            let how = wal_fs::SyncExecution::Auto;
+            let r = ours::w2_tasks(n, how, d).await;
+            println!(
+                "{:.0} records/s, {:.1} per sync, {:.1} us per sync",
+                r.rate, r.per_sync, r.sync_us
+            );
+        }
         "w2-blocking" => {
             // For profiling BlockingWal alone: `N` threads appending durably for 3 s.
             let n = args[2].parse::<usize>().unwrap();
