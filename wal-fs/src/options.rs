@@ -32,8 +32,8 @@ pub enum SyncExecution {
     /// The sync leader calls the sync on its own runtime worker thread, as a synchronous log
     /// would: that worker runs nothing else for the length of one sync, and the records the
     /// sync covers are acknowledged without a thread hand-off. Measured fastest for durable
-    /// appends (`bench-fs` W1/W2: about 0.59 of the ideal group-commit rate at 64 appenders
-    /// against 0.47 for `Offload`).
+    /// appends from few tasks (`bench-fs` W2, 2026-12-03: 0.84 of the ideal group-commit rate
+    /// at 16 appenders against 0.67 for `Offload`; at 64 the two are within noise).
     Inline,
     /// The sync runs off the runtime's workers: `block_in_place` on a multi-threaded runtime,
     /// the blocking pool otherwise. Keeps every worker free at the cost of a thread hand-off
