@@ -262,3 +262,70 @@ fn non_durable_appends_return_at_once_and_write_behind_still_syncs() {
     assert_eq!(wal.read(Lsn(1)..).unwrap().len(), 200);
     wal.close().unwrap();
 }
+
+#[test]
+fn blocking_waiters_wake_when_async_tasks_lead_the_syncs() {
+    // Async appenders on another runtime share the log: many syncs are led by them, not by
+    // the handle's driver, and every parked thread must still wake with its record durable.
+    let store = MemoryStore::with_faults(FaultPlan {
+        sync_latency: Some(Duration::from_micros(500)),
+        ..FaultPlan::default()
+    });
+    let wal = BlockingWal::open(store.clone(), WalOptions::default()).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (aw, astop) = (wal.wal().clone(), stop.clone());
+    let async_side = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let tasks: Vec<_> = (0..4)
+                .map(|_| {
+                    let (w, s) = (aw.clone(), astop.clone());
+                    tokio::spawn(async move {
+                        let mut acked = Vec::new();
+                        while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                            acked.push(w.append(b"async").await.unwrap());
+                        }
+                        acked
+                    })
+                })
+                .collect();
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await.unwrap());
+            }
+            all
+        })
+    });
+    let w = wal.clone();
+    let blocking: Vec<Lsn> = bounded(8, move |t| {
+        (0..50u64)
+            .map(|i| {
+                let lsn = w.append(&(t * 1000 + i).to_le_bytes()).unwrap();
+                assert!(w.wal().durable_lsn() >= lsn, "acknowledged before durable");
+                lsn
+            })
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let async_acked = async_side.join().unwrap();
+    assert_eq!(blocking.len(), 400);
+    assert!(!async_acked.is_empty(), "the async appenders ran");
+    drop(wal);
+    let after = BlockingWal::open(store.crash(11), WalOptions::default()).unwrap();
+    let kept = after.wal().written_lsn();
+    for lsn in blocking.iter().chain(async_acked.iter()) {
+        assert!(*lsn <= kept, "acknowledged {lsn} lost (kept up to {kept})");
+    }
+    assert_eq!(
+        after.read(Lsn(1)..).unwrap().len() as u64,
+        kept.0,
+        "every record up to the last kept one is readable"
+    );
+}
