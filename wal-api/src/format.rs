@@ -54,6 +54,15 @@ pub enum FrameKind {
     Checkpoint = 5,
 }
 
+/// Offset of the kind byte in a frame header; the three reserved (zero) bytes follow it.
+pub(crate) const KIND_AT: usize = 28;
+
+/// Whether a frame header (at least [`FRAME_HEADER_LEN`] bytes) passes the checks that come
+/// before its checksum: a known kind and zero reserved bytes.
+pub(crate) fn plausible_head(h: &[u8]) -> bool {
+    FrameKind::from_byte(h[KIND_AT]).is_some() && h[KIND_AT + 1..FRAME_HEADER_LEN] == [0, 0, 0]
+}
+
 impl FrameKind {
     fn from_byte(b: u8) -> Option<FrameKind> {
         match b {
@@ -317,7 +326,7 @@ impl FrameHead {
         h[8..16].copy_from_slice(&self.lsn.0.to_le_bytes());
         h[16..24].copy_from_slice(&self.durable.0.to_le_bytes());
         h[24..28].copy_from_slice(&self.count.to_le_bytes());
-        h[28] = self.kind as u8;
+        h[KIND_AT] = self.kind as u8;
         h
     }
 
@@ -581,10 +590,13 @@ pub(crate) fn decode_frame_checked(
     let lsn = Lsn(get_u64(h, 8));
     let durable = Lsn(get_u64(h, 16));
     let count = get_u32(h, 24);
-    let Some(kind) = FrameKind::from_byte(h[28]) else {
-        return Err(FrameError::Invalid(format!("unknown frame kind {}", h[28])));
+    let Some(kind) = FrameKind::from_byte(h[KIND_AT]) else {
+        return Err(FrameError::Invalid(format!(
+            "unknown frame kind {}",
+            h[KIND_AT]
+        )));
     };
-    if h[29..32] != [0, 0, 0] {
+    if h[KIND_AT + 1..FRAME_HEADER_LEN] != [0, 0, 0] {
         return Err(FrameError::Invalid(
             "reserved frame bytes are not zero".into(),
         ));

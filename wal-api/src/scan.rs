@@ -13,8 +13,8 @@ use bytes::Bytes;
 
 use crate::error::Result;
 use crate::format::{
-    decode_frame, Frame, FrameError, FrameKind, Layout, SegmentHeader, Trailer, FRAME_HEADER_LEN,
-    SEGMENT_HEADER_LEN, TRAILER_LEN,
+    decode_frame, plausible_head, Frame, FrameError, FrameKind, Layout, SegmentHeader, Trailer,
+    FRAME_HEADER_LEN, KIND_AT, SEGMENT_HEADER_LEN, TRAILER_LEN,
 };
 use crate::lsn::{Lsn, SegmentId};
 use crate::store::SegmentStore;
@@ -320,17 +320,13 @@ fn next_plausible(bytes: &[u8]) -> Option<usize> {
         // The kind byte is never zero: runs of zeros (a torn tail's preallocation) are
         // stepped over a chunk at a time.
         p += first_nonzero(&bytes[p + KIND_AT..])?;
-        let h = bytes.get(p..p + FRAME_HEADER_LEN)?;
-        if matches!(h[KIND_AT], 1..=5) && h[KIND_AT + 1..] == [0, 0, 0] {
+        if plausible_head(bytes.get(p..p + FRAME_HEADER_LEN)?) {
             return Some(p);
         }
         p += 1;
     }
     None
 }
-
-/// Offset of the kind byte in a frame header (the reserved bytes follow it).
-const KIND_AT: usize = 28;
 
 /// The index of the first non-zero byte of `bytes`.
 fn first_nonzero(bytes: &[u8]) -> Option<usize> {

@@ -5,8 +5,10 @@
 //! Protocol: `bench-fs --child <kind> <dir> [records crash|clean]`. A replay prints one line
 //! `secs records bytes peak_rss_kib`; a writer prints `ready` once its records are written
 //! (and synced), then either closes its log and exits (`clean`) or waits to be killed
-//! (`crash`). `bench-fs --child w3-singles <dir> <n>` runs W3's single appends alone (one
-//! segment), for `perf`.
+//! (`crash`). For `perf`, `bench-fs --child <kind> <dir> <n>` also runs one workload alone:
+//! `w1-ours` (`n` durable appends, median latency), `w2-tasks` / `w2-blocking` (`n` tokio
+//! tasks / OS threads appending durably for 3 s), `w3-singles` (`n` single appends, one
+//! segment).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
