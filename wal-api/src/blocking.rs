@@ -122,6 +122,17 @@ async fn drive<S: SegmentStore>(wal: Wal<S>, waiters: Arc<Waiters>) {
     }
 }
 
+/// The runtime of a blocking log: two worker threads.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    not_in_runtime()?;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("wal-blocking")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting the runtime of a blocking log", None, e))
+}
+
 impl<S: SegmentStore> std::fmt::Debug for BlockingWal<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BlockingWal")
@@ -134,21 +145,36 @@ impl<S: SegmentStore> BlockingWal<S> {
     /// Opens the log held by `store` (running recovery, as [`Wal::open`]) on a new runtime
     /// with two worker threads.
     pub fn open(store: S, opts: WalOptions) -> Result<BlockingWal<S>> {
-        not_in_runtime()?;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("wal-blocking")
-            .enable_all()
-            .build()
-            .map_err(|e| Error::io("starting the runtime of a blocking log", None, e))?;
+        let rt = runtime()?;
         let wal = rt.block_on(Wal::open(store, opts))?;
+        Ok(Self::over(wal, rt))
+    }
+
+    /// Opens the log and replays it from `from` in one pass, as [`Wal::open_replay`] (the
+    /// faster way back after a crash); returns the log and the number of records applied.
+    pub fn open_replay<F>(
+        store: S,
+        opts: WalOptions,
+        from: Lsn,
+        apply: F,
+    ) -> Result<(BlockingWal<S>, u64)>
+    where
+        F: FnMut(Lsn, &[u8]) -> Result<()> + Send,
+    {
+        let rt = runtime()?;
+        let (wal, applied) = rt.block_on(Wal::open_replay(store, opts, from, apply))?;
+        Ok((Self::over(wal, rt), applied))
+    }
+
+    /// The blocking handle over `wal`, whose runtime is `rt`.
+    fn over(wal: Wal<S>, rt: tokio::runtime::Runtime) -> BlockingWal<S> {
         let waiters = Arc::new(Waiters::default());
         rt.spawn(drive(wal.clone(), Arc::clone(&waiters)));
-        Ok(BlockingWal {
+        BlockingWal {
             wal,
             rt: Arc::new(rt),
             waiters,
-        })
+        }
     }
 
     /// Parks the calling thread until waiting for `ticket` is decided, and returns the answer.

@@ -13,14 +13,14 @@ use bytes::Bytes;
 
 use crate::error::Result;
 use crate::format::{
-    decode_frame, plausible_head, Frame, FrameError, FrameKind, Layout, SegmentHeader, Trailer,
-    FRAME_HEADER_LEN, KIND_AT, SEGMENT_HEADER_LEN, TRAILER_LEN,
+    decode_frame, decode_frame_checked, plausible_head, Frame, FrameError, FrameKind, Layout,
+    SegmentHeader, Trailer, FRAME_HEADER_LEN, KIND_AT, SEGMENT_HEADER_LEN, TRAILER_LEN,
 };
 use crate::lsn::{Lsn, SegmentId};
 use crate::store::SegmentStore;
 
 /// Bytes fetched from the store per read while scanning.
-const CHUNK: usize = 1 << 20;
+pub(crate) const CHUNK: usize = 1 << 20;
 
 /// A stretch of bytes that failed its checks.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -210,6 +210,42 @@ pub(crate) enum Damage {
     Synced,
 }
 
+/// Where a replaying open ([`Wal::open_replay`](crate::Wal::open_replay)) hands the records
+/// a scan checks, as it checks them: each record of LSN [`next`](Self::next) or later, once,
+/// in LSN order.
+pub(crate) struct Sink<'a> {
+    /// The next LSN to hand out; records below it are passed over.
+    pub(crate) next: Lsn,
+    /// Records handed out so far.
+    pub(crate) applied: u64,
+    apply: &'a mut (dyn FnMut(Lsn, &[u8]) -> Result<()> + Send),
+}
+
+impl<'a> Sink<'a> {
+    pub(crate) fn new(
+        from: Lsn,
+        apply: &'a mut (dyn FnMut(Lsn, &[u8]) -> Result<()> + Send),
+    ) -> Self {
+        Sink {
+            next: from,
+            applied: 0,
+            apply,
+        }
+    }
+
+    /// Hands out the records of the good frame `f`; an error from `apply` ends the scan.
+    fn frame(&mut self, f: &Frame<'_>) -> Result<()> {
+        for (lsn, r) in f.records() {
+            if lsn >= self.next {
+                (self.apply)(lsn, &f.payload[r])?;
+                self.applied += 1;
+                self.next = lsn.next();
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Scans the frames of segment `id` (of `len` bytes) whose header is `header`.
 ///
 /// With `skip`, bad frames followed by good ones are stepped over (recorded in `skipped`);
@@ -222,6 +258,23 @@ pub(crate) async fn scan_segment<S: SegmentStore + ?Sized>(
     damage: Damage,
     skip: bool,
 ) -> Result<Scan> {
+    scan_segment_into(store, id, len, header, damage, skip, None).await
+}
+
+/// [`scan_segment`], handing the records of every good frame to `sink` as it takes them
+/// (only without `skip`: a skipping scan may take frames its caller then discards).
+pub(crate) async fn scan_segment_into<S: SegmentStore + ?Sized>(
+    store: &S,
+    id: SegmentId,
+    len: u64,
+    header: &SegmentHeader,
+    damage: Damage,
+    skip: bool,
+    mut sink: Option<&mut Sink<'_>>,
+) -> Result<Scan> {
+    if skip {
+        sink = None;
+    }
     let layout = header.layout();
     let mut w = Window::new(store, id, len.min(header.frame_limit()));
     let mut pos = SEGMENT_HEADER_LEN as u64;
@@ -242,6 +295,9 @@ pub(crate) async fn scan_segment<S: SegmentStore + ?Sized>(
             if f.kind == FrameKind::Seal || f.lsn != expected {
                 break;
             }
+            if let Some(s) = sink.as_deref_mut() {
+                s.frame(&f)?;
+            }
             out.take(&Info::of(&f), &mut expected, &mut pos);
         }
         if pos >= w.len {
@@ -260,6 +316,12 @@ pub(crate) async fn scan_segment<S: SegmentStore + ?Sized>(
             Decoded::Frame(f, _)
                 if f.lsn == expected || (skip && f.lsn > expected && !out.skipped.is_empty()) =>
             {
+                if let Some(s) = sink.as_deref_mut() {
+                    // The frame is whole in the window and was just checked.
+                    let whole = decode_frame_checked(w.buffered(pos), layout, false)
+                        .map_err(|_| crate::Error::corrupt(id, pos, "frame changed while read"))?;
+                    s.frame(&whole)?;
+                }
                 out.take(&f, &mut expected, &mut pos);
                 continue;
             }
@@ -312,6 +374,39 @@ pub(crate) async fn scan_segment<S: SegmentStore + ?Sized>(
     Ok(out)
 }
 
+/// Whether the newest segment's bytes end in a seal trailer: one ending within a trailer's
+/// length after the last non-zero byte (its own last bytes may be zero). A scan accepts a
+/// trailer only when nothing but zeros follows it, so a segment for which this is false
+/// cannot be sealed, and holds no reset intent (the frame before a trailer).
+pub(crate) async fn ends_in_trailer<S: SegmentStore + ?Sized>(
+    store: &S,
+    m: crate::store::SegmentMeta,
+    h: &SegmentHeader,
+) -> Result<bool> {
+    let start = SEGMENT_HEADER_LEN as u64;
+    let mut hi = m.len.min(h.frame_limit());
+    let last = loop {
+        if hi <= start {
+            return Ok(false);
+        }
+        let lo = hi.saturating_sub(CHUNK as u64).max(start);
+        let b = store.read(m.id, lo..hi).await?;
+        if let Some(k) = last_nonzero(&b) {
+            break lo + k as u64;
+        }
+        hi = lo;
+    };
+    let trailer = TRAILER_LEN as u64;
+    let from = (last + 1).saturating_sub(trailer).max(start);
+    let to = (last + trailer).min(m.len.min(h.frame_limit()));
+    let b = store.read(m.id, from..to).await?;
+    Ok((last + 1..=to).any(|end| {
+        let at = end.checked_sub(trailer).filter(|&a| a >= from);
+        at.and_then(|a| b.get((a - from) as usize..(end - from) as usize))
+            .is_some_and(|t| Trailer::decode(t, h.salt).is_some())
+    }))
+}
+
 /// The first offset in `bytes` where a whole frame header fits and passes the filters that
 /// come before the checksum (a known kind, zero reserved bytes).
 fn next_plausible(bytes: &[u8]) -> Option<usize> {
@@ -328,19 +423,26 @@ fn next_plausible(bytes: &[u8]) -> Option<usize> {
     None
 }
 
+/// Bytes tested at once by [`first_nonzero`] and [`last_nonzero`].
+const STEP: usize = 64;
+
+/// Whether a [`STEP`]-byte chunk holds a non-zero byte: a branch-free OR of its words (a
+/// byte loop stays scalar).
+fn any_nonzero(chunk: &[u8]) -> bool {
+    let word = |w: &[u8]| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(w);
+        u64::from_le_bytes(a)
+    };
+    chunk.chunks_exact(8).map(word).fold(0, |a, w| a | w) != 0
+}
+
 /// The index of the first non-zero byte of `bytes`.
 fn first_nonzero(bytes: &[u8]) -> Option<usize> {
-    const STEP: usize = 64;
     let mut chunks = bytes.chunks_exact(STEP);
     let mut at = 0;
     for c in chunks.by_ref() {
-        // A branch-free OR of the chunk's words (a byte loop stays scalar).
-        let word = |w: &[u8]| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(w);
-            u64::from_le_bytes(a)
-        };
-        if c.chunks_exact(8).map(word).fold(0, |a, w| a | w) != 0 {
+        if any_nonzero(c) {
             return c.iter().position(|&b| b != 0).map(|k| at + k);
         }
         at += STEP;
@@ -350,6 +452,19 @@ fn first_nonzero(bytes: &[u8]) -> Option<usize> {
         .iter()
         .position(|&b| b != 0)
         .map(|k| at + k)
+}
+
+/// The index of the last non-zero byte of `bytes`.
+fn last_nonzero(bytes: &[u8]) -> Option<usize> {
+    let mut chunks = bytes.rchunks_exact(STEP);
+    let mut end = bytes.len();
+    for c in chunks.by_ref() {
+        end -= STEP;
+        if any_nonzero(c) {
+            return c.iter().rposition(|&b| b != 0).map(|k| end + k);
+        }
+    }
+    chunks.remainder().iter().rposition(|&b| b != 0)
 }
 
 /// Finds the next offset after `from` in `bytes` where a good frame starts whose LSN is at
@@ -624,6 +739,11 @@ mod tests {
             assert_eq!(
                 first_nonzero(&b),
                 b.iter().position(|&v| v != 0),
+                "case {case}"
+            );
+            assert_eq!(
+                last_nonzero(&b),
+                b.iter().rposition(|&v| v != 0),
                 "case {case}"
             );
         }

@@ -1,8 +1,8 @@
 //! Real crashes: a writer process appends with durable acknowledgement (per-write and group
 //! commit, several tasks) and reports every acknowledged record; this test SIGKILLs it at
-//! seeded random moments, reopens the log, and checks that every acknowledged record is there
-//! with the right bytes, that LSNs are dense, and that nothing is readable after the recovered
-//! end. Prints `kills: N, acknowledged lost: L, corrupt: C`.
+//! seeded random moments, reopens the log (every other kill with `Wal::open_replay`, as an
+//! engine recovers), and checks that every acknowledged record is there with the right bytes,
+//! that LSNs are dense, and that nothing is readable after the recovered end. Prints `kills: N, acknowledged lost: L, corrupt: C`.
 //!
 //! `WAL_FS_KILLS` sets the number of kills (default 500); `WAL_FS_SEED` the seed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -80,14 +80,32 @@ struct Tally {
 /// Reopens the log in `dir` and checks it against the acknowledged records.
 async fn check(dir: &std::path::Path, acked: &BTreeMap<u64, u32>, t: &mut Tally, kill: u64) {
     let store = FsStore::open(dir).expect("reopen after kill (lock must be free)");
-    let wal = Wal::open(store, WalOptions::default().segment_size(16 << 10))
+    let opts = WalOptions::default().segment_size(16 << 10);
+    // Every other kill reopens the way an engine recovers: open and replay in one pass.
+    let (wal, records) = if kill % 2 == 1 {
+        let mut got = Vec::new();
+        let (wal, _) = Wal::open_replay(store, opts, Lsn(1), |lsn, data| {
+            got.push(Ok((lsn, data.to_vec())));
+            Ok(())
+        })
         .await
-        .unwrap_or_else(|e| panic!("kill {kill}: recovery failed: {e}"));
-    let records: Vec<_> = wal.read(Lsn(1)..).collect().await;
+        .unwrap_or_else(|e| panic!("kill {kill}: recovery + replay failed: {e}"));
+        (wal, got)
+    } else {
+        let wal = Wal::open(store, opts)
+            .await
+            .unwrap_or_else(|e| panic!("kill {kill}: recovery failed: {e}"));
+        let read: Vec<_> = wal.read(Lsn(1)..).collect().await;
+        let got = read
+            .into_iter()
+            .map(|r| r.map(|r| (r.lsn, r.data.to_vec())))
+            .collect();
+        (wal, got)
+    };
     let mut n = 0u64;
     let mut found: BTreeMap<u64, u32> = BTreeMap::new();
     for r in records {
-        let r = match r {
+        let (lsn, data) = match r {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("kill {kill}: read error after LSN {n}: {e}");
@@ -96,16 +114,16 @@ async fn check(dir: &std::path::Path, acked: &BTreeMap<u64, u32>, t: &mut Tally,
             }
         };
         n += 1;
-        if r.lsn != Lsn(n) {
-            eprintln!("kill {kill}: LSN {} where {n} was expected", r.lsn);
+        if lsn != Lsn(n) {
+            eprintln!("kill {kill}: LSN {lsn} where {n} was expected");
             t.corrupt += 1;
-            n = r.lsn.0;
+            n = lsn.0;
         }
-        if !payload::is_well_formed(&r.data) {
-            eprintln!("kill {kill}: LSN {} holds bytes no writer sent", r.lsn);
+        if !payload::is_well_formed(&data) {
+            eprintln!("kill {kill}: LSN {lsn} holds bytes no writer sent");
             t.corrupt += 1;
         }
-        found.insert(r.lsn.0, crc32fast::hash(&r.data));
+        found.insert(lsn.0, crc32fast::hash(&data));
     }
     assert_eq!(wal.written_lsn(), Lsn(n), "kill {kill}: recovered end");
     t.max_segments = t.max_segments.max(wal.segments().len());

@@ -3,6 +3,7 @@
 mod append;
 mod detach;
 mod durability;
+mod open;
 mod position;
 mod read;
 mod recovery;
@@ -31,7 +32,7 @@ pub use read::RecordStream;
 pub use recovery::RecoveryReport;
 pub use stats::{WalStats, LATENCY_BUCKETS};
 
-use append::{Appender, Enc, Io, WriteState};
+use append::{Appender, WriteState};
 use durability::{Durability, Leader, Synced};
 use recovery::SegInfo;
 use stats::Counters;
@@ -199,56 +200,6 @@ impl<S: SegmentStore> std::fmt::Debug for Wal<S> {
 }
 
 impl<S: SegmentStore> Wal<S> {
-    /// Opens the log held by `store`, running recovery (see [`RecoveryMode`](crate::RecoveryMode)).
-    pub async fn open(store: S, opts: WalOptions) -> Result<Wal<S>> {
-        opts.validate()?;
-        let rec = recovery::recover(&store, &opts).await?;
-        let t = rec.tail;
-        let last = t.next.prev();
-        let (written_tx, _) = watch::channel(last);
-        let buffer = opts.write_buffer.min(16 << 20);
-        let inner = Arc::new(Inner {
-            appender: Appender::new(
-                Enc {
-                    salt: t.salt,
-                    next: t.next,
-                    len: t.len,
-                    records: t.records,
-                    buf: Vec::with_capacity(buffer),
-                },
-                Io::new(t.writer, t.id, t.base, t.body_crc, buffer),
-            ),
-            table: RwLock::new(Table {
-                segs: rec.segs,
-                epoch: 0,
-            }),
-            epoch: AtomicU64::new(0),
-            written: AtomicU64::new(last.0),
-            flushed: AtomicU64::new(last.0),
-            dur: Durability::new(last),
-            written_tx,
-            lifecycle: Mutex::new(()),
-            arrivals: Notify::new(),
-            wake_lsn: AtomicU64::new(u64::MAX),
-            wake_bytes: AtomicU64::new(u64::MAX),
-            written_bytes: AtomicU64::new(0),
-            behind: AtomicBool::new(false),
-            closed: AtomicBool::new(false),
-            counters: Counters::default(),
-            last_group: AtomicU64::new(0),
-            report: rec.report,
-            checkpoint: AtomicU64::new(rec.state.checkpoint.map_or(0, |c| c.0)),
-            log_state: RwLock::new(rec.state),
-            verified: RwLock::new(rec.verified),
-            store,
-            opts,
-        });
-        if let Some(period) = inner.opts.sync_policy.interval() {
-            spawn_interval_syncer(Arc::downgrade(&inner), period);
-        }
-        Ok(Wal { inner })
-    }
-
     /// The store under this log.
     pub fn store(&self) -> &S {
         &self.inner.store

@@ -8,7 +8,7 @@ use crate::format::state::{is_state_slot, slot_for, LogState};
 use crate::format::{new_salt, Layout, SegmentHeader, Trailer, SEGMENT_HEADER_LEN, TRAILER_LEN};
 use crate::lsn::{Lsn, SegmentId};
 use crate::options::{RecoveryMode, WalOptions};
-use crate::scan::{body_crc, scan_segment, Damage, Problem, Window};
+use crate::scan::{body_crc, ends_in_trailer, scan_segment_into, Damage, Problem, Sink, Window};
 use crate::store::{SegmentMeta, SegmentStore, SegmentStoreExt, SegmentWriter};
 
 use super::state::{load_state, write_reset_checkpoint};
@@ -30,6 +30,10 @@ pub struct RecoveryReport {
     pub skipped: Vec<(SegmentId, u64, u64)>,
     /// LSN of the last record after recovery.
     pub last_lsn: Lsn,
+    /// Records [`Wal::open_replay`](crate::Wal::open_replay) applied while recovery checked
+    /// them, in the same pass (0 for [`Wal::open`](crate::Wal::open), and when recovery could
+    /// not hand them out: then the replay after the open applied them).
+    pub replayed: u64,
 }
 
 /// A segment as the engine tracks it.
@@ -104,11 +108,17 @@ fn corrupt_err(id: SegmentId, offset: u64, reason: &str) -> Error {
     Error::corrupt(id, offset, reason)
 }
 
-/// Runs recovery (see [`recover_log`]) and reports it through `tracing`.
-pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Result<Recovered> {
+/// Runs recovery (see [`recover_log`]) and reports it through `tracing`. With a `sink` (a
+/// replaying open), the records recovery checks are handed to it when nothing can discard
+/// them afterwards (see [`may_hand_out`]).
+pub(crate) async fn recover<S: SegmentStore>(
+    store: &S,
+    opts: &WalOptions,
+    sink: Option<&mut Sink<'_>>,
+) -> Result<Recovered> {
     let t0 = std::time::Instant::now();
     let mode = opts.recovery_mode;
-    match recover_log(store, opts).await {
+    match recover_log(store, opts, sink).await {
         Ok(r) => {
             let rep = &r.report;
             tracing::info!(
@@ -133,7 +143,11 @@ pub(crate) async fn recover<S: SegmentStore>(store: &S, opts: &WalOptions) -> Re
     }
 }
 
-async fn recover_log<S: SegmentStore>(store: &S, opts: &WalOptions) -> Result<Recovered> {
+async fn recover_log<S: SegmentStore>(
+    store: &S,
+    opts: &WalOptions,
+    mut sink: Option<&mut Sink<'_>>,
+) -> Result<Recovered> {
     let mode = opts.recovery_mode;
     let full = opts.verify_on_open || mode != RecoveryMode::TolerateTornTail;
     let listed = store.list().await?;
@@ -156,10 +170,28 @@ async fn recover_log<S: SegmentStore>(store: &S, opts: &WalOptions) -> Result<Re
         let expected = segs
             .last()
             .map(|f| (f.reset.unwrap_or(f.last_lsn.next()), f.info.id));
-        match check_segment(store, m, full, is_last, expected, mode).await? {
+        // A replaying open: the sealed segments' records first, then the newest segment's
+        // as its scan checks them (instead of a second read of it after the open).
+        let mut tail_sink = None;
+        if let Some(s) = sink.as_deref_mut() {
+            if is_last && may_hand_out(store, full, &segs, m, &state, s.next).await? {
+                replay_sealed(store, &segs, s).await?;
+                tail_sink = Some(s);
+            }
+        }
+        let fused = tail_sink.is_some();
+        match check_segment(store, m, full, is_last, expected, mode, tail_sink).await? {
             Verdict::Good(mut f) => {
                 if f.info.sealed && !f.reset_checked {
                     f.reset = reset_intent(store, &f).await?;
+                    if fused && f.reset.is_some() {
+                        // Ruled out by `may_hand_out` (no trailer ends the segment's bytes);
+                        // the reset would discard records already handed out.
+                        return Err(Error::InvalidArgument(format!(
+                            "segment {}: a reset intent the replaying open ruled out (a bug)",
+                            m.id
+                        )));
+                    }
                 }
                 report
                     .skipped
@@ -400,6 +432,73 @@ async fn quarantine<S: SegmentStore>(
     Ok(())
 }
 
+/// Whether a replaying open may hand out records as recovery checks them: only when nothing
+/// checked can be discarded afterwards, and when it saves work. So not when a reset intent is
+/// pending (recovery discards every segment up to it), not for a start below the log's first
+/// LSN (the replay reports the trim), and not when every segment is verified at open anyway
+/// (`full`: the replay then trusts what open checked). `tail` is the newest segment.
+async fn may_hand_out<S: SegmentStore>(
+    store: &S,
+    full: bool,
+    segs: &[Found],
+    tail: SegmentMeta,
+    state: &LogState,
+    from: Lsn,
+) -> Result<bool> {
+    if full || segs.iter().any(|f| f.reset.is_some()) {
+        return Ok(false);
+    }
+    let head = store.read(tail.id, 0..SEGMENT_HEADER_LEN as u64).await?;
+    let Ok(h) = SegmentHeader::decode(&head) else {
+        return Ok(false);
+    };
+    let checkpoint = state.checkpoint.map_or(Lsn::FIRST, |c| c.next());
+    let first = segs.first().map_or(h.base, |f| f.info.base).max(checkpoint);
+    if h.id != tail.id || from < first {
+        return Ok(false);
+    }
+    Ok(!ends_in_trailer(store, tail, &h).await?)
+}
+
+/// Hands the records of the sealed segments `segs` from `sink.next` on to `sink`, checking
+/// every frame (open checked them by header and trailer only): what a replay reads.
+async fn replay_sealed<S: SegmentStore>(
+    store: &S,
+    segs: &[Found],
+    sink: &mut Sink<'_>,
+) -> Result<()> {
+    for f in segs {
+        if f.last_lsn < sink.next {
+            continue;
+        }
+        let (id, body) = (f.info.id, f.info.len - TRAILER_LEN as u64);
+        let scan = scan_segment_into(
+            store,
+            id,
+            body,
+            &f.header,
+            Damage::Synced,
+            false,
+            Some(sink),
+        )
+        .await?;
+        if let Some(p) = scan.problem {
+            return Err(corrupt_err(id, p.at(), p.reason()));
+        }
+        if scan.last_lsn != f.last_lsn {
+            return Err(corrupt_err(
+                id,
+                scan.end,
+                &format!(
+                    "frames end at LSN {} but the trailer says {}",
+                    scan.last_lsn, f.last_lsn
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The header of a new segment `id` starting at `base`, with the log's limits and a fresh
 /// salt.
 pub(crate) fn new_header(opts: &WalOptions, id: SegmentId, base: Lsn) -> SegmentHeader {
@@ -494,6 +593,7 @@ async fn check_segment<S: SegmentStore>(
     is_last: bool,
     expected: Option<(Lsn, SegmentId)>,
     mode: RecoveryMode,
+    sink: Option<&mut Sink<'_>>,
 ) -> Result<Verdict> {
     // A small segment that is checked by header and trailer is read whole: one store read
     // instead of two (a log of many small segments opens in about half the reads).
@@ -611,7 +711,7 @@ async fn check_segment<S: SegmentStore>(
     } else {
         Damage::Synced
     };
-    let scan = scan_segment(store, m.id, m.len, &header, damage, skip).await?;
+    let scan = scan_segment_into(store, m.id, m.len, &header, damage, skip, sink).await?;
     let sealed = scan.trailer.is_some();
     let found = |len: u64| Found {
         header,

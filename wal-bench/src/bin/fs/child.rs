@@ -163,7 +163,8 @@ pub(crate) async fn run(args: &[String]) {
     match kind {
         "raw-scan" => raw::child_crc_scan(&dir),
         "scale-raw" => raw::child_headers_trailers(&dir),
-        "replay-ours" => ours::child_replay(&dir).await,
+        "replay-ours" => ours::child_replay(&dir, true).await,
+        "replay-ours-open" => ours::child_replay(&dir, false).await,
         "scale-open" => ours::child_open(&dir).await,
         "replay-okay" => peer_okaywal::child_replay(&dir),
         "replay-raft" => peer_raft_engine::child_replay(&dir),

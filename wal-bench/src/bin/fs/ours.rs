@@ -179,17 +179,26 @@ pub(crate) async fn child_write(dir: &Path, records: u64, end: End) {
     }
 }
 
-/// Replay child: open (recovery) + a replay whose closure reads every record's bytes.
-pub(crate) async fn child_replay(dir: &Path) {
+/// Replay child: open (recovery) + a replay whose closure reads every record's bytes; with
+/// `fused`, in one pass ([`Wal::open_replay`], what the README shows an engine doing), else
+/// [`Wal::open`] then [`Wal::replay`].
+pub(crate) async fn child_replay(dir: &Path, fused: bool) {
     let t0 = Instant::now();
-    let wal = open_fs(dir, WalOptions::default()).await;
     let mut check = Check::default();
-    wal.replay(Lsn(1).., |_, data| {
+    let apply = |_, data: &[u8]| {
         check.record(data);
         Ok(())
-    })
-    .await
-    .unwrap();
+    };
+    let store = FsStore::open(dir).unwrap();
+    if fused {
+        // The engine's recovery path: open and replay in one pass.
+        Wal::open_replay(store, WalOptions::default(), Lsn(1), apply)
+            .await
+            .unwrap();
+    } else {
+        let wal = Wal::open(store, WalOptions::default()).await.unwrap();
+        wal.replay(Lsn(1).., apply).await.unwrap();
+    }
     check.print(t0);
 }
 
