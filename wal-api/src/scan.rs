@@ -383,8 +383,8 @@ pub(crate) async fn ends_in_trailer<S: SegmentStore + ?Sized>(
     m: crate::store::SegmentMeta,
     h: &SegmentHeader,
 ) -> Result<bool> {
-    let start = SEGMENT_HEADER_LEN as u64;
-    let mut hi = m.len.min(h.frame_limit());
+    let (start, end) = (SEGMENT_HEADER_LEN as u64, m.len.min(h.frame_limit()));
+    let mut hi = end;
     let last = loop {
         if hi <= start {
             return Ok(false);
@@ -398,11 +398,11 @@ pub(crate) async fn ends_in_trailer<S: SegmentStore + ?Sized>(
     };
     let trailer = TRAILER_LEN as u64;
     let from = (last + 1).saturating_sub(trailer).max(start);
-    let to = (last + trailer).min(m.len.min(h.frame_limit()));
+    let to = (last + trailer).min(end);
     let b = store.read(m.id, from..to).await?;
-    Ok((last + 1..=to).any(|end| {
-        let at = end.checked_sub(trailer).filter(|&a| a >= from);
-        at.and_then(|a| b.get((a - from) as usize..(end - from) as usize))
+    Ok((last + 1..=to).any(|e| {
+        let at = e.checked_sub(trailer).filter(|&a| a >= from);
+        at.and_then(|a| b.get((a - from) as usize..(e - from) as usize))
             .is_some_and(|t| Trailer::decode(t, h.salt).is_some())
     }))
 }
