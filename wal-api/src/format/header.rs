@@ -1,0 +1,124 @@
+//! The segment header: the 64 bytes that open every segment and say how to read the rest.
+
+use super::{
+    get_u16, get_u32, get_u64, Layout, FORMAT_VERSION, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN,
+    SEGMENT_MAGIC, TRAILER_LEN, TRAILER_PAYLOAD_LEN,
+};
+use crate::lsn::{Lsn, SegmentId};
+
+/// The header opening every segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentHeader {
+    /// Identifier of the segment (must match its name).
+    pub id: SegmentId,
+    /// LSN of the first record the segment holds or will hold.
+    pub base: Lsn,
+    /// Random per-segment value covered by every frame checksum.
+    pub salt: u64,
+    /// Target size the log rotated at when it wrote this segment.
+    pub segment_size: u64,
+    /// Largest record the log accepted when it wrote this segment.
+    pub max_record_size: u32,
+    /// Largest atomic batch payload the log accepted when it wrote this segment.
+    pub max_batch_size: u32,
+}
+
+impl SegmentHeader {
+    /// A header with the default limits of [`WalOptions`](crate::WalOptions) (64 MiB
+    /// segments, 16 MiB records, 64 MiB batches).
+    pub fn new(id: SegmentId, base: Lsn, salt: u64) -> SegmentHeader {
+        SegmentHeader {
+            id,
+            base,
+            salt,
+            segment_size: 64 << 20,
+            max_record_size: 16 << 20,
+            max_batch_size: 64 << 20,
+        }
+    }
+
+    /// What decoding this segment's frames needs.
+    pub fn layout(&self) -> Layout {
+        Layout {
+            salt: self.salt,
+            max_payload: self
+                .max_record_size
+                .max(self.max_batch_size)
+                .max(TRAILER_PAYLOAD_LEN as u32),
+        }
+    }
+
+    /// Offset past which no frame of this segment can start: rotation happens before a frame
+    /// would push a non-empty segment past `segment_size`, so frames end before
+    /// `segment_size` plus one largest frame plus the trailer. Bytes beyond are not part of
+    /// the segment (preallocation, or damage).
+    pub fn frame_limit(&self) -> u64 {
+        self.segment_size
+            .saturating_add(SEGMENT_HEADER_LEN as u64)
+            .saturating_add(FRAME_HEADER_LEN as u64)
+            .saturating_add(u64::from(self.layout().max_payload))
+            .saturating_add(TRAILER_LEN as u64)
+    }
+
+    /// Encodes the header into its 64 bytes.
+    pub fn encode(&self) -> [u8; SEGMENT_HEADER_LEN] {
+        let mut b = [0u8; SEGMENT_HEADER_LEN];
+        b[0..8].copy_from_slice(&SEGMENT_MAGIC);
+        b[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        // 10..12 flags (zero)
+        b[12..16].copy_from_slice(&(SEGMENT_HEADER_LEN as u32).to_le_bytes());
+        b[16..24].copy_from_slice(&self.id.0.to_le_bytes());
+        b[24..32].copy_from_slice(&self.base.0.to_le_bytes());
+        b[32..40].copy_from_slice(&self.salt.to_le_bytes());
+        b[40..48].copy_from_slice(&self.segment_size.to_le_bytes());
+        b[48..52].copy_from_slice(&self.max_record_size.to_le_bytes());
+        b[52..56].copy_from_slice(&self.max_batch_size.to_le_bytes());
+        // 56..60 reserved (zero)
+        let crc = crc32fast::hash(&b[0..60]);
+        b[60..64].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// Decodes and checks a header. The error string says what failed.
+    pub fn decode(b: &[u8]) -> Result<SegmentHeader, String> {
+        let Some(b) = b.get(0..SEGMENT_HEADER_LEN) else {
+            return Err(format!(
+                "segment header needs {SEGMENT_HEADER_LEN} bytes, found {}",
+                b.len()
+            ));
+        };
+        if b[0..8] != SEGMENT_MAGIC {
+            return Err("bad segment magic".into());
+        }
+        let crc = get_u32(b, 60);
+        if crc != crc32fast::hash(&b[0..60]) {
+            return Err("segment header checksum mismatch".into());
+        }
+        let version = get_u16(b, 8);
+        if version != FORMAT_VERSION {
+            return Err(format!("unsupported format version {version}"));
+        }
+        if get_u16(b, 10) != 0 || get_u32(b, 56) != 0 {
+            return Err("unknown segment header flags or reserved bytes".into());
+        }
+        if get_u32(b, 12) as usize != SEGMENT_HEADER_LEN {
+            return Err("unexpected segment header length".into());
+        }
+        let base = Lsn(get_u64(b, 24));
+        if base.is_none() {
+            return Err("segment base LSN is 0".into());
+        }
+        let h = SegmentHeader {
+            id: SegmentId(get_u64(b, 16)),
+            base,
+            salt: get_u64(b, 32),
+            segment_size: get_u64(b, 40),
+            max_record_size: get_u32(b, 48),
+            max_batch_size: get_u32(b, 52),
+        };
+        if h.max_record_size == 0 || h.max_batch_size == 0 || h.segment_size == 0 {
+            return Err("segment header has a zero limit".into());
+        }
+        Ok(h)
+    }
+}
