@@ -138,6 +138,30 @@ where
         Ok(Self::new(Wal::open(store, opts).await?))
     }
 
+    /// Opens the log held by `store` and replays its values from `from` on in one pass (see
+    /// [`Wal::open_replay`]), viewed through the codec's default value: the same values, in
+    /// the same order, as [`open`](Self::open) followed by [`try_replay(from..)`](Self::try_replay).
+    /// A record that does not decode, or the first error of `apply`, ends the open with that
+    /// error. Returns the log and the number of values applied.
+    pub async fn open_replay<F>(
+        store: S,
+        opts: WalOptions,
+        from: Lsn,
+        mut apply: F,
+    ) -> Result<(Self, u64)>
+    where
+        C: Default,
+        F: FnMut(Lsn, T) -> Result<()> + Send,
+    {
+        let codec = C::default();
+        let (wal, applied) = Wal::open_replay(store, opts, from, |lsn, bytes| {
+            let v = codec.decode(bytes).map_err(|e| at_lsn(lsn, e))?;
+            apply(lsn, v)
+        })
+        .await?;
+        Ok((Self::with_codec(wal, codec), applied))
+    }
+
     /// The untyped log.
     pub fn wal(&self) -> &Wal<S> {
         &self.wal

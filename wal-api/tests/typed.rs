@@ -129,6 +129,72 @@ async fn try_replay_stops_at_the_first_apply_error() {
 }
 
 #[tokio::test]
+async fn open_replay_decodes_each_value_once_after_a_crash() {
+    let store = MemoryStore::new();
+    let log: TypedWal<Entry, MemoryStore> = TypedWal::open(store.clone(), WalOptions::default())
+        .await
+        .unwrap();
+    for i in 1..=4 {
+        log.append(&entry(i)).await.unwrap();
+    }
+    drop(log); // no close: the segment stays unsealed
+    let mut seen = Vec::new();
+    let (log, applied) = TypedWal::<Entry, MemoryStore>::open_replay(
+        store.crash(7),
+        WalOptions::default(),
+        Lsn(2),
+        |l, v| {
+            seen.push((l, v));
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(applied, 3);
+    let want: Vec<_> = (2..=4).map(|i| (Lsn(i), entry(i))).collect();
+    assert_eq!(seen, want);
+    assert_eq!(
+        log.wal().recovery_report().replayed,
+        3,
+        "recovery handed the values out as it checked them"
+    );
+    assert_eq!(log.append(&entry(5)).await.unwrap(), Lsn(5));
+
+    // A record that does not decode ends the open with an error naming its LSN.
+    let store = MemoryStore::new();
+    let log: TypedWal<Entry, MemoryStore> = TypedWal::open(store.clone(), WalOptions::default())
+        .await
+        .unwrap();
+    log.append(&entry(1)).await.unwrap();
+    log.wal().append(b"\xff\xff not an entry").await.unwrap();
+    log.append(&entry(3)).await.unwrap();
+    drop(log);
+    let mut seen = Vec::new();
+    let err = TypedWal::<Entry, MemoryStore>::open_replay(
+        store.crash(7),
+        WalOptions::default(),
+        Lsn(1),
+        |l, _| {
+            seen.push(l);
+            Ok(())
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Codec {
+                lsn: Some(Lsn(2)),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(seen, [Lsn(1)]);
+}
+
+#[tokio::test]
 async fn empty_log_has_no_last_and_trimmed_get_is_an_error() {
     let store = MemoryStore::new();
     let opts = WalOptions::default().first_lsn(Lsn(50));
