@@ -1,7 +1,9 @@
 //! Recovery of a log whose segment holds arbitrary bytes after a valid header, in every
 //! recovery mode: it either refuses with an error or opens a log whose records have
 //! increasing LSNs (dense from 1 except under `SkipCorrupted`, which leaves holes where it
-//! skipped frames) and that accepts and keeps a new record. It never panics.
+//! skipped frames) and that accepts and keeps a new record. It never panics. `open_replay`
+//! of the same bytes opens or refuses alike, fails with the same kind of error, and hands out
+//! exactly the records `open` then `replay` does, from a start the input picks.
 #![no_main]
 
 use futures::StreamExt;
@@ -14,6 +16,8 @@ fuzz_target!(|data: &[u8]| {
     let Some((&mode, body)) = data.split_first() else {
         return;
     };
+    // The mode byte's high bits pick where the replays start.
+    let from = Lsn(1 + u64::from(mode >> 2) % 8);
     let mode = match mode % 4 {
         0 => RecoveryMode::TolerateTornTail,
         1 => RecoveryMode::AbsoluteConsistency,
@@ -25,7 +29,9 @@ fuzz_target!(|data: &[u8]| {
         .to_vec();
     seg.extend_from_slice(body);
     let store = MemoryStore::new();
-    store.insert_raw(SegmentId(1), seg);
+    store.insert_raw(SegmentId(1), seg.clone());
+    let twin = MemoryStore::new();
+    twin.insert_raw(SegmentId(1), seg);
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -36,9 +42,40 @@ fuzz_target!(|data: &[u8]| {
         let opts = WalOptions::default()
             .recovery_mode(mode)
             .max_record_size(1 << 16);
+        let mut fused = Vec::new();
+        let one_pass = Wal::open_replay(twin, opts.clone(), from, |lsn, data| {
+            fused.push((lsn, data.to_vec()));
+            Ok(())
+        })
+        .await;
         let Ok(wal) = Wal::open(store.clone(), opts.clone()).await else {
+            assert!(one_pass.is_err(), "open refused what open_replay opened");
             return;
         };
+        let mut replayed = Vec::new();
+        let two_pass = wal
+            .replay(from.., |lsn, data| {
+                replayed.push((lsn, data.to_vec()));
+                Ok(())
+            })
+            .await;
+        match (&two_pass, &one_pass) {
+            (Ok(n), Ok((_, m))) => {
+                assert_eq!(n, m, "records applied");
+                assert_eq!(replayed, fused, "open_replay handed out other records");
+            }
+            (Err(a), Err(b)) => assert_eq!(
+                std::mem::discriminant(a),
+                std::mem::discriminant(b),
+                "open + replay failed with {a:?}, open_replay with {b:?}"
+            ),
+            _ => panic!(
+                "open + replay gave {:?}, open_replay gave {:?}",
+                two_pass.as_ref().map(|n| *n),
+                one_pass.as_ref().map(|(_, n)| *n)
+            ),
+        }
+        drop(one_pass);
         let holes = mode == RecoveryMode::SkipCorrupted;
         let mut next = 1;
         let mut records = wal.read_with(Lsn(1).., Visibility::Written);
