@@ -59,8 +59,33 @@ use crate::wal::{LsnRange, Record, Ticket, Wal};
 /// ```
 pub struct BlockingWal<S: SegmentStore> {
     wal: Wal<S>,
-    rt: Arc<tokio::runtime::Runtime>,
+    rt: Arc<OwnedRuntime>,
     waiters: Arc<Waiters>,
+}
+
+/// The runtime of a blocking log, stopped when the last clone of the handle goes: where
+/// that happens on a thread of another runtime (a handle moved into async code and dropped
+/// there), it is shut down in the background, since dropping a runtime there panics.
+struct OwnedRuntime(Option<tokio::runtime::Runtime>);
+
+impl std::ops::Deref for OwnedRuntime {
+    type Target = tokio::runtime::Runtime;
+    fn deref(&self) -> &tokio::runtime::Runtime {
+        // Set at construction, taken only by `drop`.
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("runtime taken before drop"))
+    }
+}
+
+impl Drop for OwnedRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                rt.shutdown_background();
+            }
+        }
+    }
 }
 
 impl<S: SegmentStore> Clone for BlockingWal<S> {
@@ -172,7 +197,7 @@ impl<S: SegmentStore> BlockingWal<S> {
         rt.spawn(drive(wal.clone(), Arc::clone(&waiters)));
         BlockingWal {
             wal,
-            rt: Arc::new(rt),
+            rt: Arc::new(OwnedRuntime(Some(rt))),
             waiters,
         }
     }

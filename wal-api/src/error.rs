@@ -147,6 +147,21 @@ impl fmt::Display for Error {
                 segment,
                 offset,
                 reason,
+            } if crate::format::state::is_state_slot(*segment) => {
+                let n = if *segment == crate::format::state::STATE_SLOTS[0] {
+                    "a"
+                } else {
+                    "b"
+                };
+                write!(
+                    f,
+                    "corrupt log: state slot {n} (id {segment}), offset {offset}: {reason}"
+                )
+            }
+            Error::Corrupt {
+                segment,
+                offset,
+                reason,
             } => write!(
                 f,
                 "corrupt log: segment {segment}, offset {offset}: {reason}"

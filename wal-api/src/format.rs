@@ -500,7 +500,9 @@ pub(crate) fn decode_frame_checked(
     if verify && frame_crc(layout.salt, &buf[4..end]) != crc {
         return Err(FrameError::Invalid("frame checksum mismatch".into()));
     }
-    if lsn.is_none() {
+    // A trailer's LSN is the segment's last LSN, `base - 1` when it holds no record: 0 for
+    // an empty segment at base 1 (sealed by a reset of a log that never held a record).
+    if lsn.is_none() && kind != FrameKind::Seal {
         return Err(FrameError::Invalid("frame LSN is 0".into()));
     }
     match kind {

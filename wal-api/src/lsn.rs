@@ -22,6 +22,10 @@ impl Lsn {
     pub const NONE: Lsn = Lsn(0);
     /// The first LSN a log hands out.
     pub const FIRST: Lsn = Lsn(1);
+    /// The highest LSN a record can take, and so the highest LSN a log may start at
+    /// ([`WalOptions::first_lsn`](crate::WalOptions::first_lsn), [`Wal::reset`](crate::Wal::reset)):
+    /// the LSN after the last record must still be below `u64::MAX`, which is never handed out.
+    pub const LAST_START: Lsn = Lsn(u64::MAX - 2);
 
     /// The LSN right after this one.
     #[must_use]

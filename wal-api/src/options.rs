@@ -266,12 +266,18 @@ impl WalOptions {
                 "write_buffer must be at most {MAX_BUFFER} bytes"
             )));
         }
-        if self.first_lsn.is_none() || self.first_lsn.0 == u64::MAX {
+        // At least one record must fit: see `Lsn::LAST_START`.
+        if self.first_lsn.is_none() || self.first_lsn > crate::Lsn::LAST_START {
             return Err(crate::Error::InvalidArgument(format!(
-                "first_lsn must be between 1 and {} (got {})",
-                u64::MAX - 1,
+                "first_lsn must be between 1 and {} (got {}): a record must fit after it",
+                crate::Lsn::LAST_START,
                 self.first_lsn
             )));
+        }
+        if self.sync_policy.interval().is_some_and(|p| p.is_zero()) {
+            return Err(crate::Error::InvalidArgument(
+                "the sync policy's interval must be positive (a zero period would never let the background syncer run)".into(),
+            ));
         }
         if self.write_behind == Some(0) {
             return Err(crate::Error::InvalidArgument(

@@ -76,9 +76,39 @@ pub(crate) struct Scan {
     pub(crate) problem: Option<Problem>,
     /// Frames skipped in skip mode: `(offset, resume offset)`.
     pub(crate) skipped: Vec<(u64, u64)>,
+    /// Offset up to which the good frames are proven synced: each frame before it holds only
+    /// records at or below the highest durable watermark a good frame carries (the header
+    /// counts as synced: a segment's creation is durable). Bytes after it may have been
+    /// written by a process whose sync then failed.
+    pub(crate) proven_end: u64,
+    /// Highest durable watermark seen in a good frame.
+    durable_max: Lsn,
+    /// Good frames after `proven_end`: the LSN that must be durable for each to be proven
+    /// (its last record's; for a frame without records, the LSN of the record after it)
+    /// and its end offset. Bounded: past [`UNPROVEN_TRACKED`] frames the rest are not
+    /// tracked, and `proven_end` stays at or below them.
+    unproven: std::collections::VecDeque<(Lsn, u64)>,
 }
 
+/// Frames after the proven end that a scan tracks (16 bytes each).
+const UNPROVEN_TRACKED: usize = 1 << 20;
+
 impl Scan {
+    fn new(header: &SegmentHeader) -> Scan {
+        let pos = SEGMENT_HEADER_LEN as u64;
+        Scan {
+            end: pos,
+            last_lsn: header.base.prev(),
+            records: 0,
+            trailer: None,
+            problem: None,
+            skipped: Vec::new(),
+            proven_end: pos,
+            durable_max: Lsn::NONE,
+            unproven: std::collections::VecDeque::new(),
+        }
+    }
+
     /// Counts the good frame `f` at `pos`: the next frame is expected after it.
     fn take(&mut self, f: &Info, expected: &mut Lsn, pos: &mut u64) {
         self.records += u64::from(f.count);
@@ -86,6 +116,18 @@ impl Scan {
         *expected = f.last.next();
         *pos += f.len;
         self.end = *pos;
+        self.durable_max = self.durable_max.max(f.durable);
+        let needs = if f.count > 0 { f.last } else { f.lsn };
+        if self.unproven.len() < UNPROVEN_TRACKED {
+            self.unproven.push_back((needs, *pos));
+        }
+        while let Some(&(needs, end)) = self.unproven.front() {
+            if needs > self.durable_max {
+                break;
+            }
+            self.proven_end = end;
+            self.unproven.pop_front();
+        }
     }
 }
 
@@ -279,14 +321,7 @@ pub(crate) async fn scan_segment_into<S: SegmentStore + ?Sized>(
     let mut w = Window::new(store, id, len.min(header.frame_limit()));
     let mut pos = SEGMENT_HEADER_LEN as u64;
     let mut expected = header.base;
-    let mut out = Scan {
-        end: pos,
-        last_lsn: header.base.prev(),
-        records: 0,
-        trailer: None,
-        problem: None,
-        skipped: Vec::new(),
-    };
+    let mut out = Scan::new(header);
     while pos < w.len {
         // Fast path: in-place record, batch and meta frames already in the window are taken
         // without a read (the common case, frame after frame); anything else (a trailer, a

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
+use crate::format::state::{decide_state, LogState, SlotRead, StateDecision, STATE_SLOTS};
 use crate::format::{decode_frame, SegmentHeader, Trailer, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN};
 use crate::lsn::{Lsn, SegmentId};
 use crate::scan::{scan_segment, Damage, Problem};
@@ -100,6 +101,42 @@ pub fn reset_intent(bytes: &[u8], summary: &SegmentSummary) -> Option<Lsn> {
         summary.header.layout(),
         summary.last_lsn,
     )
+}
+
+/// What the listed entry `m` of a state slot holds, read in bounded memory: an entry longer
+/// than its header allows a slot to be is invalid without being read.
+pub async fn read_slot<S: SegmentStore + ?Sized>(
+    store: &S,
+    m: Option<&SegmentMeta>,
+) -> Result<SlotRead> {
+    let Some(m) = m else {
+        return Ok(SlotRead::Absent);
+    };
+    if m.len < SEGMENT_HEADER_LEN as u64 {
+        return Ok(SlotRead::Invalid);
+    }
+    let prefix = store.read(m.id, 0..SEGMENT_HEADER_LEN as u64).await?;
+    if LogState::max_slot_len(&prefix).is_none_or(|max| m.len > max) {
+        return Ok(SlotRead::Invalid);
+    }
+    let bytes = store.read(m.id, 0..m.len).await?;
+    Ok(LogState::decode_slot(m.id, &bytes).map_or(SlotRead::Invalid, SlotRead::Valid))
+}
+
+/// The log's state (metadata and checkpoint) as recovery decides it from the two state slots
+/// among `listed` (a [`SegmentStore::list`] of `store`), changing nothing: the engine, `walctl`
+/// and the archiver all decide it here. The inner error says why the state is lost (both
+/// slots damaged); the outer one is a failed read.
+pub async fn read_state<S: SegmentStore + ?Sized>(
+    store: &S,
+    listed: &[SegmentMeta],
+) -> Result<std::result::Result<StateDecision, String>> {
+    let find = |id| listed.iter().find(|m| m.id == id);
+    let reads = [
+        read_slot(store, find(STATE_SLOTS[0])).await?,
+        read_slot(store, find(STATE_SLOTS[1])).await?,
+    ];
+    Ok(decide_state(reads))
 }
 
 /// Decodes every record of segment `id` (checked as by [`check_segment`] with torn tails

@@ -57,6 +57,10 @@ impl Capabilities {
 /// - [`open_tail`](Self::open_tail) MUST cut the segment to `truncate_at` bytes and make the kept
 ///   bytes durable (not only the cut: a crashed writer may have left them unsynced) before it
 ///   returns; the writer appends after that point.
+/// - [`rewrite`](Self::rewrite) writes bytes again, in place, unchanged, when the store keeps
+///   written bytes in a cache that a failed sync may have marked clean without writing them
+///   (the Linux page cache after a failed write-back): a later sync then writes them. Such a
+///   store MUST implement it.
 /// - [`read`](Self::read) returns the bytes of `range` clipped to the segment's length: a short
 ///   read happens only at the end. It MUST see every byte whose `append` returned.
 /// - [`list`](Self::list) returns every segment in ascending id order; anything else under the
@@ -79,6 +83,17 @@ pub trait SegmentStore: Debug + Send + Sync + 'static {
     async fn create(&self, id: SegmentId, header: &[u8]) -> Result<Box<dyn SegmentWriter>>;
     /// Reopens the last segment for appending after cutting it to `truncate_at` bytes.
     async fn open_tail(&self, id: SegmentId, truncate_at: u64) -> Result<Box<dyn SegmentWriter>>;
+    /// Writes bytes `range` of segment `id` again, in place and unchanged, so that the next
+    /// sync of the segment ([`open_tail`](Self::open_tail), [`sync_segment`](Self::sync_segment))
+    /// writes them. Recovery calls it for the newest segment's bytes that no sync is known to
+    /// have covered: a process that died after a failed sync may have left them in a cache
+    /// that the failure marked clean, readable but never to be written. The default does
+    /// nothing, which is right for a store whose writes have no such cache (an object store's
+    /// puts either took or failed); a file system store MUST override it.
+    async fn rewrite(&self, id: SegmentId, range: Range<u64>) -> Result<()> {
+        let _ = (id, range);
+        Ok(())
+    }
     /// Reads `range` of segment `id`, clipped to its length.
     async fn read(&self, id: SegmentId, range: Range<u64>) -> Result<Bytes>;
     /// Lists the segments in ascending id order.
@@ -156,6 +171,9 @@ macro_rules! forward_store {
             }
             async fn open_tail(&self, id: SegmentId, truncate_at: u64) -> Result<Box<dyn SegmentWriter>> {
                 (**self).open_tail(id, truncate_at).await
+            }
+            async fn rewrite(&self, id: SegmentId, range: Range<u64>) -> Result<()> {
+                (**self).rewrite(id, range).await
             }
             async fn read(&self, id: SegmentId, range: Range<u64>) -> Result<Bytes> {
                 (**self).read(id, range).await

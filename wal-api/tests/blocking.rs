@@ -340,3 +340,18 @@ fn blocking_waiters_wake_when_async_tasks_lead_the_syncs() {
         "every record up to the last kept one is readable"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_last_handle_inside_a_runtime_does_not_panic() {
+    let wal = std::thread::spawn(|| {
+        let wal = BlockingWal::open(MemoryStore::new(), WalOptions::default()).unwrap();
+        wal.append(b"one").unwrap();
+        wal
+    })
+    .join()
+    .unwrap();
+    let clone = wal.clone();
+    drop(wal);
+    // The last clone goes on a thread of this runtime.
+    tokio::spawn(async move { drop(clone) }).await.unwrap();
+}

@@ -6,7 +6,7 @@ use std::io::Write;
 use bytes::Bytes;
 use futures::StreamExt;
 use serde::Serialize;
-use wal_api::format::state::LogState;
+use wal_api::format::state::{decide_state, SlotRead, STATE_SLOTS};
 use wal_api::segment::check_segment;
 use wal_api::{Error, Lsn, RecoveryMode, SegmentId, Visibility, Wal, WalOptions};
 use wal_memory::MemoryStore;
@@ -57,6 +57,8 @@ struct Row {
     /// `sealed`, `active` or `damaged`.
     state: &'static str,
     torn_bytes: u64,
+    /// Whether the torn bytes are all zeros (preallocation, or a clean end).
+    zero_tail: bool,
 }
 
 /// What checking a whole log found.
@@ -79,25 +81,46 @@ struct StateView {
     version: u64,
     checkpoint: Option<u64>,
     metadata: Vec<(String, usize)>,
+    /// State slots that do not decode (the state came from the other copy; the next open
+    /// rewrites them).
+    damaged_slots: Vec<u64>,
 }
 
-/// Reads the state slots the way recovery does: the valid one with the higher version.
-async fn read_state(src: &Source) -> Option<StateView> {
-    let mut best: Option<LogState> = None;
-    for id in src.slots() {
-        let Ok(bytes) = src.bytes(id).await else {
+/// Reads the state slots in bounded memory and decides the state with the engine's rule
+/// ([`decide_state`]); damaged slots become problems (both damaged: the engine refuses the log
+/// in every mode but `SkipCorrupted`).
+async fn read_state(src: &Source, problems: &mut Vec<Problem>) -> Option<StateView> {
+    let mut reads = [SlotRead::Absent, SlotRead::Absent];
+    for (i, id) in STATE_SLOTS.iter().enumerate() {
+        if !src.slots().contains(id) {
             continue;
-        };
-        if let Some(s) = LogState::decode_slot(id, &bytes) {
-            if best.as_ref().is_none_or(|b| s.version > b.version) {
-                best = Some(s);
-            }
         }
+        reads[i] = match src.slot(*id).await {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(problem(*id, e));
+                SlotRead::Invalid
+            }
+        };
     }
-    best.map(|s| StateView {
+    let decision = match decide_state(reads) {
+        Ok(d) => d,
+        Err(reason) => {
+            problems.push(Problem {
+                kind: "state",
+                segment: STATE_SLOTS[0].0,
+                offset: None,
+                reason,
+            });
+            return None;
+        }
+    };
+    let s = decision.state;
+    (s.version > 0).then(|| StateView {
         version: s.version,
         checkpoint: s.checkpoint.map(|c| c.0),
         metadata: s.meta.iter().map(|(k, v)| (k.clone(), v.len())).collect(),
+        damaged_slots: decision.damaged.iter().map(|d| d.0).collect(),
     })
 }
 
@@ -141,6 +164,7 @@ impl Checker {
             bytes: bytes.len() as u64,
             state: "damaged",
             torn_bytes: 0,
+            zero_tail: true,
         };
         if last && wal_api::segment::is_unfinished_creation(bytes) {
             // As recovery sees it: removed at the next open, it held nothing.
@@ -169,16 +193,24 @@ impl Checker {
                     kind: "gap",
                     segment: id.0,
                     offset: None,
-                    reason: format!(
-                        "segment {} ends at LSN {}, segment {} starts at LSN {}: LSNs {}..{} \
-                         are missing",
-                        pid.0,
-                        plast.0,
-                        id.0,
-                        s.header.base.0,
-                        plast.0 + 1,
-                        s.header.base.0
-                    ),
+                    reason: if s.header.base > plast.next() {
+                        format!(
+                            "segment {} ends at LSN {}, segment {} starts at LSN {}: LSNs \
+                             {}..={} are missing",
+                            pid.0,
+                            plast.0,
+                            id.0,
+                            s.header.base.0,
+                            plast.0 + 1,
+                            s.header.base.0 - 1
+                        )
+                    } else {
+                        format!(
+                            "segment {} ends at LSN {}, segment {} starts at LSN {}: the \
+                             segments overlap",
+                            pid.0, plast.0, id.0, s.header.base.0
+                        )
+                    },
                 });
             }
         }
@@ -194,6 +226,11 @@ impl Checker {
         row.last_lsn = Some(s.last_lsn.0);
         row.records = Some(s.records);
         row.torn_bytes = s.torn_bytes;
+        row.zero_tail = bytes
+            .len()
+            .checked_sub(s.torn_bytes as usize)
+            .and_then(|from| bytes.get(from..))
+            .is_some_and(|t| t.iter().all(|&b| b == 0));
         let intent = wal_api::segment::reset_intent(bytes, &s);
         row.state = match (s.trailer.is_some(), intent) {
             (true, Some(_)) => "sealed, reset intent (discarded at the next open)",
@@ -235,7 +272,15 @@ async fn analyse(src: &Source) -> Analysis {
         a.problems.extend(problems);
     }
     bar.finish_and_clear();
-    a.state = read_state(src).await;
+    a.state = read_state(src, &mut a.problems).await;
+    for bad in src.refused() {
+        a.problems.push(Problem {
+            kind: "refused",
+            segment: 0,
+            offset: None,
+            reason: bad.clone(),
+        });
+    }
     a
 }
 
@@ -254,7 +299,10 @@ fn outcome(problems: &[Problem]) -> Outcome {
 
 /// `walctl stat`: a table of segments (or JSON); exit 1 when anything is wrong.
 pub(crate) async fn stat(src: &Source, json: bool) -> Result<Outcome, String> {
-    let a = analyse(src).await;
+    let mut a = analyse(src).await;
+    if let Some(records) = engine_problems(src, &mut a.problems).await {
+        a.records = records;
+    }
     let mut out = std::io::stdout().lock();
     if json {
         json_line(&mut out, &a)?;
@@ -267,7 +315,10 @@ pub(crate) async fn stat(src: &Source, json: bool) -> Result<Outcome, String> {
     let dash = || "-".to_string();
     for r in &a.segments {
         let state = match (r.state, r.torn_bytes) {
-            ("active", t) if t > 0 => format!("active, {} torn/zero bytes at the end", t),
+            ("active", t) if t > 0 && r.zero_tail => {
+                format!("active, {t} preallocated (zero) bytes at the end")
+            }
+            ("active", t) if t > 0 => format!("active, {t} torn bytes at the end (cut at open)"),
             (s, _) => s.to_string(),
         };
         text.push_str(&format!(
@@ -292,6 +343,11 @@ pub(crate) async fn stat(src: &Source, json: bool) -> Result<Outcome, String> {
             .iter()
             .map(|(k, n)| format!("{k:?} ({})", human_bytes(*n as u64)))
             .collect();
+        for d in &st.damaged_slots {
+            text.push_str(&format!(
+                "state slot {d} does not decode (the other copy holds the state; the next open rewrites it)\n"
+            ));
+        }
         text.push_str(&format!(
             "state: checkpoint {}, metadata: {}\n",
             st.checkpoint
@@ -324,9 +380,47 @@ struct Verdict<'a> {
     problems: &'a [Problem],
 }
 
-/// `walctl verify`: every frame, seal and the LSN chain; exit 1 on any problem.
+/// The engine's verdict on the log a tool inspects, in the default recovery mode: for a
+/// directory or a log on object storage, recovery runs on a dry run (nothing changes) with
+/// every sealed segment verified. Problems are added to `problems` when the engine refuses
+/// the log (or opens it only by dropping damaged bytes); `None` for an archive, which the
+/// segment checks alone judge. Returns the records the engine would hand out.
+async fn engine_problems(src: &Source, problems: &mut Vec<Problem>) -> Option<u64> {
+    match src.open_dry(RecoveryMode::TolerateTornTail).await? {
+        Ok(dry) if dry.loses_nothing() => {
+            // The engine keeps it whole: what the segment checks called a problem is what
+            // recovery repairs on its own (a torn tail), never a refusal.
+            problems.retain(|p| p.kind == "state");
+            Some(dry.records())
+        }
+        Ok(_) => None,
+        Err(e) => {
+            if problems.is_empty() {
+                let (segment, offset) = match &e {
+                    Error::Corrupt {
+                        segment, offset, ..
+                    } => (segment.0, Some(*offset)),
+                    _ => (0, None),
+                };
+                problems.push(Problem {
+                    kind: "refused",
+                    segment,
+                    offset,
+                    reason: format!("the engine refuses to open the log: {e}"),
+                });
+            }
+            None
+        }
+    }
+}
+
+/// `walctl verify`: every frame, seal and the LSN chain, judged by the engine's own recovery
+/// (see [`engine_problems`]); exit 1 when the engine refuses the log.
 pub(crate) async fn verify(src: &Source, json: bool) -> Result<Outcome, String> {
-    let a = analyse(src).await;
+    let mut a = analyse(src).await;
+    if let Some(records) = engine_problems(src, &mut a.problems).await {
+        a.records = records;
+    }
     let mut out = std::io::stdout().lock();
     if json {
         json_line(
@@ -401,6 +495,13 @@ pub(crate) async fn dump(
     hex: bool,
     json: bool,
 ) -> Result<Outcome, String> {
+    // A log the engine opens whole is dumped as the engine reads it: records after the
+    // checkpoint and after any reset, up to the last written one.
+    if let Some(Ok(dry)) = src.open_dry(RecoveryMode::TolerateTornTail).await {
+        if dry.loses_nothing() {
+            return dump_engine(&dry, from, to, hex, json).await;
+        }
+    }
     let ids = src.ids();
     let bar = bytes_bar(src.total_bytes(), "dumping");
     let mut out = std::io::stdout().lock();
@@ -461,4 +562,38 @@ pub(crate) async fn dump(
     bar.finish_and_clear();
     out.flush().map_err(|e| e.to_string())?;
     Ok(outcome(&found))
+}
+
+/// `walctl dump` of a log the engine opens without loss: its records in `from..=to`, read
+/// through the engine.
+async fn dump_engine(
+    dry: &crate::dryrun::Dry,
+    from: Lsn,
+    to: Lsn,
+    hex: bool,
+    json: bool,
+) -> Result<Outcome, String> {
+    let mut out = std::io::stdout().lock();
+    let start = from.max(dry.wal.first_lsn());
+    if start > to {
+        return Ok(Outcome::Clean);
+    }
+    let mut stream = dry.wal.read_with(start..=to, Visibility::Written);
+    while let Some(r) = stream.next().await {
+        let r = r.map_err(|e| format!("reading LSN {}: {e}", start))?;
+        let w = if json {
+            json_line(
+                &mut out,
+                &JsonRecord {
+                    lsn: r.lsn.0,
+                    data: &payload(&r.data, hex),
+                },
+            )
+        } else {
+            print_record(&mut out, r.lsn.0, &r.data, hex).map_err(|e| e.to_string())
+        };
+        w.map_err(|e| format!("writing output: {e}"))?;
+    }
+    out.flush().map_err(|e| e.to_string())?;
+    Ok(Outcome::Clean)
 }

@@ -16,6 +16,7 @@
 //! take the log directory's lock, so they refuse a directory a writer holds.
 
 mod bench;
+mod dryrun;
 mod inspect;
 mod output;
 mod probe;

@@ -48,14 +48,58 @@ impl Checks {
     }
 }
 
-/// Removes the probe's files however the run ends.
-struct Cleanup(Vec<std::path::PathBuf>);
+/// The probe's own scratch directory, made with an exclusive `mkdir` under the probed
+/// directory (an existing entry of any kind at the name, a symbolic link included, is never
+/// followed: another name is tried). Every file the probe writes lives inside it, and only it
+/// and what the probe put there are removed, however the run ends.
+struct Scratch {
+    dir: std::path::PathBuf,
+    files: Vec<std::path::PathBuf>,
+}
 
-impl Drop for Cleanup {
+impl Scratch {
+    fn new(parent: &Path) -> std::io::Result<Scratch> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        for attempt in 0u32..64 {
+            let name = format!("walctl-probe-{}-{nanos:x}-{attempt}", std::process::id());
+            let dir = parent.join(name);
+            match std::fs::create_dir(&dir) {
+                Ok(()) => {
+                    return Ok(Scratch {
+                        dir,
+                        files: Vec::new(),
+                    })
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(std::io::Error::other(
+            "no free name for the probe's scratch directory",
+        ))
+    }
+
+    /// Creates `name` in the scratch directory exclusively and remembers it for removal.
+    fn create(&mut self, name: &str) -> std::io::Result<(std::path::PathBuf, std::fs::File)> {
+        let path = self.dir.join(name);
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        self.files.push(path.clone());
+        Ok((path, f))
+    }
+}
+
+impl Drop for Scratch {
     fn drop(&mut self) {
-        for p in &self.0 {
+        for p in &self.files {
             let _ = std::fs::remove_file(p);
         }
+        let _ = std::fs::remove_dir(&self.dir);
     }
 }
 
@@ -80,16 +124,12 @@ pub(crate) fn probe_dir(dir: &str) -> Result<Outcome, String> {
     if !Path::new(dir).is_dir() {
         return Err(format!("{dir}: no such directory"));
     }
-    let base = Path::new(dir).join(format!("walctl-probe-{}", std::process::id()));
-    let other = base.with_extension("second");
-    let _cleanup = Cleanup(vec![base.clone(), other.clone()]);
+    let mut scratch = Scratch::new(Path::new(dir))
+        .map_err(|e| format!("{dir}: creating the probe's scratch directory: {e}"))?;
     let mut checks = Checks::default();
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&base)
-        .map_err(|e| format!("{}: {e}", base.display()))?;
+    let (base, f) = scratch
+        .create("sync")
+        .map_err(|e| format!("{}: {e}", scratch.dir.display()))?;
     let median = fdatasync_median(&f).map_err(|e| format!("timing fdatasync: {e}"))?;
     checks.report(
         median >= VOLATILE_BELOW,
@@ -114,9 +154,12 @@ pub(crate) fn probe_dir(dir: &str) -> Result<Outcome, String> {
             .is_err_and(|e| e.kind() == std::io::ErrorKind::AlreadyExists),
         "exclusive create of an existing file is refused",
     );
-    std::fs::write(&other, b"probe").map_err(|e| format!("{}: {e}", other.display()))?;
-    let listed = std::fs::read_dir(dir)
-        .map_err(|e| format!("{dir}: {e}"))?
+    let other = scratch
+        .create("listed")
+        .and_then(|(p, mut o)| std::io::Write::write_all(&mut o, b"probe").map(|()| p))
+        .map_err(|e| format!("{}: {e}", scratch.dir.display()))?;
+    let listed = std::fs::read_dir(&scratch.dir)
+        .map_err(|e| format!("{}: {e}", scratch.dir.display()))?
         .filter_map(|e| e.ok())
         .any(|e| e.path() == other);
     checks.report(listed, "a new file is listed right after it is written");

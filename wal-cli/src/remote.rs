@@ -57,6 +57,20 @@ pub(crate) async fn archive(dir: &str, url: &str) -> Result<Outcome, String> {
         bar.inc(meta.len);
     }
     bar.finish_and_clear();
+    match archiver
+        .archive_state(&local)
+        .await
+        .map_err(|e| format!("{dir}: archiving the log's state: {e}"))?
+    {
+        Some(s) => println!(
+            "archived the log's state (version {}: checkpoint {}, {} metadata keys)",
+            s.version,
+            s.checkpoint
+                .map_or_else(|| "none".to_string(), |c| format!("LSN {c}")),
+            s.meta.len()
+        ),
+        None => println!("the log has no state (metadata, checkpoint) to archive"),
+    }
     let total = archiver.archived().len();
     println!(
         "{} segments archived now, {total} in the archive",
@@ -87,5 +101,21 @@ pub(crate) async fn restore(url: &str, dir: &str, to: Lsn) -> Result<Outcome, St
         report.segments.len(),
         report.last_lsn
     );
+    match &report.state {
+        Some(s) => println!(
+            "restored the log's state: checkpoint {}, {} metadata keys",
+            s.checkpoint
+                .map_or_else(|| "none".to_string(), |c| format!("LSN {c}")),
+            s.meta.len()
+        ),
+        None => println!(
+            "warning: the archive holds no log state: the restored log has no metadata and no checkpoint"
+        ),
+    }
+    if let Some(c) = report.checkpoint_dropped {
+        println!(
+            "warning: the archived checkpoint (LSN {c}) lies past the restored records; the restored log has no checkpoint"
+        );
+    }
     Ok(Outcome::Clean)
 }

@@ -1,24 +1,19 @@
 //! `walctl repair`: what recovery in a chosen mode would cut, remove or quarantine, found by
-//! running the engine's own recovery on a copy of the segments in memory; with `--apply`,
-//! the same recovery on the directory itself.
+//! running the engine's own recovery on a dry run over the files (nothing written; memory
+//! bounded by what recovery would write); with `--apply`, the same recovery on the directory
+//! itself.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use wal_api::{RecoveryMode, SegmentId, SegmentStore, Wal, WalOptions};
+use wal_api::format::state::is_state_slot;
+use wal_api::{RecoveryMode, RecoveryReport, SegmentId, Wal};
 use wal_fs::FsStore;
-use wal_memory::MemoryStore;
 
+use crate::dryrun::{engine_verdict, tool_options, DirReader, Plan};
 use crate::output::human_bytes;
-use crate::source::{list_dir, open_regular};
+use crate::source::list_dir;
 use crate::Outcome;
-
-/// Options recovery runs with: the chosen mode, and limits wide enough for any log.
-fn options(mode: RecoveryMode) -> WalOptions {
-    WalOptions::default()
-        .recovery_mode(mode)
-        .max_record_size(1 << 30)
-}
 
 /// What recovery changes, segment by segment: before and after lengths.
 fn changes(
@@ -56,61 +51,73 @@ fn changes(
     out
 }
 
-/// `walctl repair DIR --mode M [--apply]`. Without `--apply` nothing on disk changes; exit 1
-/// when recovery would change something or refuses the log, 0 when there is nothing to do.
-/// With `--apply`, recovery runs on the directory (taking its lock); exit 0 once it opened.
+/// The steps recovery would take, in words, from a dry run's plan and report.
+pub(crate) fn steps(plan: &Plan, report: &RecoveryReport) -> Vec<String> {
+    let mut out = changes(&plan.before, &plan.after, &plan.quarantined);
+    for id in &plan.changed {
+        let (b, a) = (plan.before.get(id), plan.after.get(id));
+        if b.is_some() && b == a {
+            let what = if is_state_slot(*id) {
+                "rewrite a state slot (it did not hold the log's state)".to_string()
+            } else {
+                format!("rewrite the end of segment {id} in place")
+            };
+            out.push(what);
+        }
+    }
+    for (id, at, to) in &report.skipped {
+        out.push(format!(
+            "skip the damaged bytes {at}..{to} of segment {} (their records are lost)",
+            id.0
+        ));
+    }
+    for (from, to) in &report.missing {
+        out.push(format!(
+            "step over LSNs {from}..={to}, missing between segments (those records are lost)"
+        ));
+    }
+    if report.state_lost {
+        out.push(
+            "both state slots are damaged: open with an empty state (metadata and checkpoint lost)"
+                .to_string(),
+        );
+    }
+    out
+}
+
+/// `walctl repair DIR --mode M [--apply]`. Without `--apply` nothing on disk changes: the
+/// engine's recovery runs on a [`DryRun`](crate::dryrun::DryRun) over the files. Exit 1 when
+/// recovery would change something or refuses the log, 0 when there is nothing to do. With
+/// `--apply`, the directory's lock is taken first, then recovery runs on the directory;
+/// exit 0 once it opened.
 pub(crate) async fn repair(dir: &str, mode: RecoveryMode, apply: bool) -> Result<Outcome, String> {
     let listing = list_dir(Path::new(dir)).map_err(|e| format!("{dir}: {e}"))?;
     if listing.segments.is_empty() {
         return Err(format!("{dir} holds no log: no segment files"));
     }
-    let copy = MemoryStore::new();
-    let mut before = BTreeMap::new();
-    for (id, path) in &listing.segments {
-        let mut bytes = Vec::new();
-        open_regular(path)
-            .and_then(|f| std::io::Read::read_to_end(&mut &f, &mut bytes))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        before.insert(*id, bytes.len() as u64);
-        copy.insert_raw(*id, bytes);
-    }
+    // Taken before anything is printed as applied: a writer holding it ends the run here.
+    let store = if apply {
+        Some(FsStore::open(dir).map_err(|e| format!("{dir}: {e}"))?)
+    } else {
+        None
+    };
     println!("recovery mode: {mode:?}");
-    let wal = match Wal::open(copy.clone(), options(mode)).await {
-        Ok(wal) => wal,
+    if let Some(bad) = listing.refused.first() {
+        println!("recovery in this mode refuses the log: {bad}");
+        println!("nothing changed");
+        return Ok(Outcome::Problem);
+    }
+    let base = DirReader::new(listing.segments.iter().chain(&listing.slots).cloned());
+    let (report, plan) = match engine_verdict(std::sync::Arc::new(base), mode).await {
+        Ok(v) => v,
         Err(e) => {
             println!("recovery in this mode refuses the log: {e}");
             println!("nothing changed; try another --mode");
             return Ok(Outcome::Problem);
         }
     };
-    println!("recovery report: {:?}", wal.recovery_report());
-    // Frames recovery steps over are lost to readers although no byte changes.
-    let skipped: Vec<String> = wal
-        .recovery_report()
-        .skipped
-        .iter()
-        .map(|(id, at, to)| {
-            format!(
-                "skip the damaged bytes {at}..{to} of segment {} (their records are lost)",
-                id.0
-            )
-        })
-        .collect();
-    drop(wal);
-    let after: BTreeMap<SegmentId, u64> = copy
-        .list()
-        .await
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .map(|m| (m.id, m.len))
-        .collect();
-    let quarantined: Vec<(SegmentId, String)> = copy
-        .quarantined()
-        .into_iter()
-        .map(|(id, why, _)| (id, why))
-        .collect();
-    let mut plan = changes(&before, &after, &quarantined);
-    plan.extend(skipped);
+    println!("recovery report: {report:?}");
+    let plan = steps(&plan, &report);
     if plan.is_empty() {
         println!("nothing to repair: recovery keeps every byte");
         return Ok(Outcome::Clean);
@@ -119,12 +126,11 @@ pub(crate) async fn repair(dir: &str, mode: RecoveryMode, apply: bool) -> Result
     for step in &plan {
         println!("{verb}: {step}");
     }
-    if !apply {
+    let Some(store) = store else {
         println!("dry run: nothing changed (pass --apply to repair)");
         return Ok(Outcome::Problem);
-    }
-    let store = FsStore::open(dir).map_err(|e| format!("{dir}: {e}"))?;
-    let wal = Wal::open(store, options(mode))
+    };
+    let wal = Wal::open(store, tool_options(mode))
         .await
         .map_err(|e| format!("{dir}: recovery failed: {e}"))?;
     println!("repaired: {:?}", wal.recovery_report());

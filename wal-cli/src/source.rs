@@ -17,6 +17,9 @@ pub(crate) struct Listing {
     pub(crate) slots: Vec<(SegmentId, PathBuf)>,
     /// Every other entry.
     pub(crate) ignored: Vec<String>,
+    /// Entries named like a segment or state slot that are not regular files (a directory,
+    /// FIFO, socket or symbolic link): the engine refuses to open a log holding one.
+    pub(crate) refused: Vec<String>,
 }
 
 /// Lists `dir`: regular files named `<20 digits>.wal` are segments; everything else
@@ -25,17 +28,24 @@ pub(crate) fn list_dir(dir: &Path) -> std::io::Result<Listing> {
     let mut segments = Vec::new();
     let mut slots = Vec::new();
     let mut ignored = Vec::new();
+    let mut refused = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let id = wal_fs::parse_segment_file_name(&name)
-            .filter(|_| entry.file_type().is_ok_and(|t| t.is_file()));
-        match id {
+        let parsed = wal_fs::parse_segment_file_name(&name);
+        let regular = entry.file_type().is_ok_and(|t| t.is_file());
+        match parsed {
+            Some(_) if !regular => refused.push(format!(
+                "{} has a segment file's name but is not a regular file (a directory, FIFO or \
+                 symbolic link); the log never follows or reads it",
+                entry.path().display()
+            )),
             Some(id) if is_state_slot(id) => slots.push((id, entry.path())),
             Some(id) => segments.push((id, entry.path())),
             None => ignored.push(name),
         }
     }
+    refused.sort();
     segments.sort();
     slots.sort();
     ignored.sort();
@@ -43,6 +53,7 @@ pub(crate) fn list_dir(dir: &Path) -> std::io::Result<Listing> {
         segments,
         slots,
         ignored,
+        refused,
     })
 }
 
@@ -116,6 +127,36 @@ impl Source {
         }
     }
 
+    /// Entries named like segments that the engine refuses (directories only).
+    pub(crate) fn refused(&self) -> &[String] {
+        match self {
+            Source::Dir(l) => &l.refused,
+            _ => &[],
+        }
+    }
+
+    /// The engine opened in `mode` on a dry run of this log (see
+    /// [`Dry`](crate::dryrun::Dry)): `None` for an archive, which is not a log the engine
+    /// opens; the error is the engine's refusal.
+    pub(crate) async fn open_dry(
+        &self,
+        mode: wal_api::RecoveryMode,
+    ) -> Option<Result<crate::dryrun::Dry, Error>> {
+        let base: std::sync::Arc<dyn wal_api::SegmentStore> = match self {
+            Source::Dir(l) => {
+                if let Some(bad) = l.refused.first() {
+                    return Some(Err(Error::InvalidArgument(bad.clone())));
+                }
+                std::sync::Arc::new(crate::dryrun::DirReader::new(
+                    l.segments.iter().chain(&l.slots).cloned(),
+                ))
+            }
+            Source::Log(log, _) => std::sync::Arc::new(log.clone()),
+            Source::Archive(_) => return None,
+        };
+        Some(crate::dryrun::open_dry(base, mode).await)
+    }
+
     /// Entries that are not segments (directories only).
     pub(crate) fn ignored(&self) -> &[String] {
         match self {
@@ -136,6 +177,21 @@ impl Source {
             Source::Archive(a) => a.archived().iter().map(|s| s.len).sum(),
             Source::Log(_, segs) => segs.iter().map(|s| s.1).sum(),
         }
+    }
+
+    /// What state slot `id` holds, read in bounded memory with the engine's own reader
+    /// (directories only).
+    pub(crate) async fn slot(
+        &self,
+        id: SegmentId,
+    ) -> Result<wal_api::format::state::SlotRead, Error> {
+        use wal_api::SegmentStore;
+        let Source::Dir(l) = self else {
+            return Ok(wal_api::format::state::SlotRead::Absent);
+        };
+        let reader = crate::dryrun::DirReader::new(l.slots.iter().filter(|s| s.0 == id).cloned());
+        let listed = reader.list().await?;
+        wal_api::segment::read_slot(&reader, listed.first()).await
     }
 
     /// The bytes of segment `id`. An archived copy is checked against its manifest entry.

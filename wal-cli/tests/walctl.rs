@@ -276,3 +276,108 @@ mod s3 {
         assert_eq!(copy, want);
     }
 }
+
+#[test]
+fn probe_writes_and_deletes_only_what_it_created() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("log");
+    std::fs::create_dir(&dir).unwrap();
+    let secret = root.path().join("secret");
+    std::fs::write(&secret, b"must stay").unwrap();
+    // Symbolic links at every scratch name an earlier probe used (it named its files after
+    // its process id), for the process ids the next spawns are likely to get, and at names
+    // like the ones it uses now.
+    let last: u64 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    for pid in last + 1..last + 300 {
+        for name in [
+            format!("walctl-probe-{pid}"),
+            format!("walctl-probe-{pid}.second"),
+            format!("walctl-probe-{pid}-0-0"),
+        ] {
+            std::os::unix::fs::symlink(&secret, dir.join(name)).unwrap();
+        }
+    }
+    std::fs::write(dir.join("00000000000000000001.wal"), b"someone's data").unwrap();
+    let before: std::collections::BTreeSet<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let (code, out, err) = walctl_full(&["probe", dir.to_str().unwrap()]);
+    assert!(code == 0 || code == 1, "{code}: {out}{err}");
+    assert!(out.contains("exclusive create"), "{out}");
+    assert_eq!(std::fs::read(&secret).unwrap(), b"must stay");
+    let after: std::collections::BTreeSet<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(before, after, "the probe left or removed entries");
+    assert_eq!(
+        std::fs::read(dir.join("00000000000000000001.wal")).unwrap(),
+        b"someone's data"
+    );
+}
+
+/// `archive` then `restore` keeps the log's metadata and checkpoint; a restore to an LSN
+/// below the checkpoint keeps the metadata and says the checkpoint was not restored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walctl_archive_and_restore_keep_metadata_and_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let wal = Wal::open(
+        wal_fs::FsStore::open(&log).unwrap(),
+        WalOptions::default().segment_size(1024),
+    )
+    .await
+    .unwrap();
+    for i in 1..=200 {
+        wal.append(format!("record {i}").as_bytes()).await.unwrap();
+    }
+    wal.put_meta("vote", b"term 9").await.unwrap();
+    wal.checkpoint(wal_api::Lsn(20)).await.unwrap();
+    wal.close().await.unwrap();
+    drop(wal);
+    let l = log.to_str().unwrap().to_string();
+    let url = format!("file://{}/archive", dir.path().display());
+    let (code, out) = walctl(&["archive", &l, &url]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("archived the log's state"), "{out}");
+
+    let restored = dir.path().join("restored");
+    let r = restored.to_str().unwrap().to_string();
+    let (code, out) = walctl(&["restore", &url, &r]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("restored the log's state: checkpoint LSN 20"),
+        "{out}"
+    );
+    let wal = Wal::open(
+        wal_fs::FsStore::open(&restored).unwrap(),
+        WalOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(wal.meta("vote").as_deref(), Some(&b"term 9"[..]));
+    assert_eq!(wal.last_checkpoint(), Some(wal_api::Lsn(20)));
+    assert_eq!(wal.first_lsn(), wal_api::Lsn(21));
+    drop(wal);
+
+    let early = dir.path().join("early");
+    let e = early.to_str().unwrap().to_string();
+    let (code, out) = walctl(&["restore", &url, &e, "--to", "10"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("checkpoint (LSN 20) lies past the restored records"),
+        "{out}"
+    );
+    let wal = Wal::open(
+        wal_fs::FsStore::open(&early).unwrap(),
+        WalOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(wal.meta("vote").as_deref(), Some(&b"term 9"[..]));
+    assert_eq!(wal.last_checkpoint(), None);
+}

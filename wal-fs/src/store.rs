@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use wal_api::format::state::is_state_slot;
 use wal_api::{Capabilities, Error, Result, SegmentId, SegmentMeta, SegmentStore, SegmentWriter};
 
 use crate::options::{FsOptions, SyncMode};
@@ -296,7 +297,12 @@ impl FsStore {
     /// not yet created).
     fn make_contents_durable(&self) -> Result<()> {
         let sh = &self.shared;
-        for (id, path) in self.segment_files()?.into_iter().rev().take(2) {
+        // The state slots sort last but hold no records: each is sealed (synced) before the
+        // other is written, and recovery rewrites a slot that does not hold the state, which
+        // gives the state a synced copy.
+        let files = self.segment_files()?;
+        let records = files.into_iter().filter(|(id, _)| !is_state_slot(*id));
+        for (id, path) in records.rev().take(2) {
             let f = File::open(&path).map_err(io("opening", Some(id), &path))?;
             f.sync_all().map_err(io("syncing", Some(id), &path))?;
             #[cfg(feature = "testing")]
@@ -637,6 +643,26 @@ impl SegmentStore for FsStore {
         .await
     }
 
+    /// Reads the range and writes the same bytes back at the same offsets (a crash part-way
+    /// leaves them as they were), so the page cache holds them dirty and the next `fsync`
+    /// writes them, whatever a failed write-back of an earlier process did to those pages.
+    async fn rewrite(&self, id: SegmentId, range: Range<u64>) -> Result<()> {
+        self.shared.check_open()?;
+        let sh = Arc::clone(&self.shared);
+        blocking(move || {
+            let path = sh.segment_path(id);
+            let file = match sh.segment_options().open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    return Err(Error::NotFound { segment: id })
+                }
+                Err(e) => return Err(Error::io("rewriting", Some(id), e).with_path(&path)),
+            };
+            rewrite_in_place(&file, range).map_err(io("rewriting", Some(id), &path))
+        })
+        .await
+    }
+
     async fn sync_segment(&self, id: SegmentId, _len: u64) -> Result<()> {
         let sh = Arc::clone(&self.shared);
         blocking(move || {
@@ -687,4 +713,20 @@ fn write_new_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .open(path)?;
     f.write_all_at(bytes, 0)?;
     f.sync_all()
+}
+
+/// Reads `range` of `file` and writes the same bytes back at the same offsets, a window at a
+/// time (bounded memory), so the page cache holds them dirty.
+fn rewrite_in_place(file: &File, range: Range<u64>) -> std::io::Result<()> {
+    const WINDOW: u64 = 1 << 20;
+    let mut buf = Vec::new();
+    let mut at = range.start;
+    while at < range.end {
+        let n = (range.end - at).min(WINDOW) as usize;
+        buf.resize(n, 0);
+        file.read_exact_at(&mut buf, at)?;
+        file.write_all_at(&buf, at)?;
+        at += n as u64;
+    }
+    Ok(())
 }

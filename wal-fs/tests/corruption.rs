@@ -403,3 +403,30 @@ async fn files_are_0600_directories_0700_and_quarantine_keeps_bytes() {
         "quarantined bytes changed"
     );
 }
+
+#[tokio::test]
+async fn a_huge_sparse_state_slot_is_not_read_and_the_state_survives() {
+    use wal_api::format::state::STATE_SLOTS;
+    let dir = tempfile::tempdir().unwrap();
+    let wal = open(dir.path(), WalOptions::default()).await.unwrap();
+    wal.append(b"one").await.unwrap();
+    wal.put_meta("vote", b"term 3").await.unwrap();
+    wal.close().await.unwrap();
+    drop(wal);
+    // 1 TiB, sparse: reading it whole would need 1 TiB of memory.
+    let slot = dir.path().join(segment_file_name(STATE_SLOTS[1]));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&slot)
+        .unwrap()
+        .set_len(1 << 40)
+        .unwrap();
+    let wal = open(dir.path(), WalOptions::default()).await.unwrap();
+    assert_eq!(wal.meta("vote").as_deref(), Some(&b"term 3"[..]));
+    assert_eq!(
+        wal.recovery_report().damaged_state_slots,
+        vec![STATE_SLOTS[1]]
+    );
+    // Rewritten from the other copy.
+    assert!(std::fs::metadata(&slot).unwrap().len() < 4096);
+}

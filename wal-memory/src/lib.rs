@@ -236,6 +236,13 @@ impl MemoryStore {
         s.plan.lose_on_sync_failure = lose_data;
     }
 
+    /// Appends, syncs (and seals), creates (and `open_tail`s) and deletes (and quarantines)
+    /// counted since the fault plan was last set, in that order: the counts a
+    /// [`FaultPlan`]'s `fail_*_at` fields refer to.
+    pub fn op_counts(&self) -> [u64; 4] {
+        self.lock().counts
+    }
+
     /// Operations performed so far (appends, syncs, creates, deletes, reads, lists).
     pub fn op_count(&self) -> u64 {
         self.lock().ops
@@ -399,6 +406,33 @@ impl SegmentStore for MemoryStore {
             seg.lost.retain(|r| r.start < r.end);
         }
         Ok(self.writer(id))
+    }
+
+    /// Writes `range` again: those bytes, as they read now, are no longer doomed by an earlier
+    /// fsyncgate failure (a later sync makes them durable).
+    async fn rewrite(&self, id: SegmentId, range: Range<u64>) -> Result<()> {
+        let mut s = self.lock();
+        s.alive(Some(id))?;
+        s.ops += 1;
+        let seg = s.segs.get_mut(&id).ok_or(Error::NotFound { segment: id })?;
+        let (from, to) = (
+            usize::try_from(range.start).unwrap_or(usize::MAX),
+            usize::try_from(range.end).unwrap_or(usize::MAX),
+        );
+        let mut kept = Vec::new();
+        for r in seg.lost.drain(..) {
+            if r.start < from {
+                kept.push(r.start..r.end.min(from));
+            }
+            if r.end > to {
+                kept.push(r.start.max(to)..r.end);
+            }
+        }
+        kept.retain(|r| r.start < r.end);
+        // Dirty again: unsynced (a failed sync never moved `durable_len` past them), and
+        // written by the next sync.
+        seg.lost = kept;
+        Ok(())
     }
 
     async fn read(&self, id: SegmentId, range: Range<u64>) -> Result<Bytes> {

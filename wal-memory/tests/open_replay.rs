@@ -92,8 +92,8 @@ async fn workload<S: SegmentStore>(store: S, seed: u64) {
 /// kind.
 type Outcome = Result<(Vec<(u64, Vec<u8>)>, RecoveryReport, Lsn, Lsn), Error>;
 
-async fn open_then_replay(store: MemoryStore, from: Lsn) -> Outcome {
-    let wal = Wal::open(store, opts()).await?;
+async fn open_then_replay(store: MemoryStore, opts: WalOptions, from: Lsn) -> Outcome {
+    let wal = Wal::open(store, opts).await?;
     let mut got = Vec::new();
     wal.replay(from.., |l, d| {
         got.push((l.0, d.to_vec()));
@@ -108,9 +108,9 @@ async fn open_then_replay(store: MemoryStore, from: Lsn) -> Outcome {
     ))
 }
 
-async fn fused(store: MemoryStore, from: Lsn) -> Outcome {
+async fn fused(store: MemoryStore, opts: WalOptions, from: Lsn) -> Outcome {
     let mut got = Vec::new();
-    let (wal, n) = Wal::open_replay(store, opts(), from, |l, d| {
+    let (wal, n) = Wal::open_replay(store, opts, from, |l, d| {
         got.push((l.0, d.to_vec()));
         Ok(())
     })
@@ -173,8 +173,8 @@ async fn open_replay_hands_out_what_open_then_replay_does_after_every_crash() {
             let mid = Lsn(first.0 + rng.below(end.0 + 2 - first.0.min(end.0 + 1)));
             for from in [Lsn(1), first, mid, end.next()] {
                 let (a, b) = (fork(&image).await, fork(&image).await);
-                let want = open_then_replay(a.clone(), from).await;
-                let got = fused(b.clone(), from).await;
+                let want = open_then_replay(a.clone(), opts(), from).await;
+                let got = fused(b.clone(), opts(), from).await;
                 states += 1;
                 let at = format!("seed {seed}, crash after op {k}, from {from}");
                 match (&want, &got) {
@@ -295,30 +295,22 @@ async fn open_replay_hands_out_frames_that_cross_read_windows() {
     assert!(segments >= 3, "{segments} segments");
     drop(wal); // no close: the newest segment stays unsealed
 
-    let open_replay = |store: MemoryStore, from: Lsn| {
-        let opts = opts.clone();
-        async move {
-            let mut got = Vec::new();
-            let (wal, n) = Wal::open_replay(store, opts, from, |l, d| {
-                got.push((l.0, d.to_vec()));
-                Ok(())
-            })
-            .await
-            .unwrap();
-            assert_eq!(n, got.len() as u64);
-            (got, wal.recovery_report().replayed)
-        }
-    };
     let last = want.len() as u64;
     for from in [1, 2, last / 3, last / 2, last - 1, last] {
-        let (got, replayed) = open_replay(store.crash(from), Lsn(from)).await;
+        let (got, report, ..) = fused(store.crash(from), opts.clone(), Lsn(from))
+            .await
+            .unwrap();
         assert!(
             got == want[from as usize - 1..],
             "from {from}: {} records, wanted {}",
             got.len(),
             want.len() + 1 - from as usize
         );
-        assert_eq!(replayed, got.len() as u64, "from {from}: the one-pass path");
+        assert_eq!(
+            report.replayed,
+            got.len() as u64,
+            "from {from}: the one-pass path"
+        );
     }
 
     // The newest segment's last frame torn in its middle: every record before it is handed
@@ -336,16 +328,11 @@ async fn open_replay_hands_out_frames_that_cross_read_windows() {
     let len = torn.segment_bytes(newest).unwrap().len();
     let cut = want.last().unwrap().1.len() / 2 + 8;
     torn.tamper(newest, |b| b.truncate(len - cut));
-    let (got, replayed) = open_replay(fork(&torn).await, Lsn(1)).await;
-    let wal = Wal::open(torn, opts.clone()).await.unwrap();
-    let mut two_pass = Vec::new();
-    wal.replay(Lsn(1).., |l, d| {
-        two_pass.push((l.0, d.to_vec()));
-        Ok(())
-    })
-    .await
-    .unwrap();
+    let (got, report, ..) = fused(fork(&torn).await, opts.clone(), Lsn(1))
+        .await
+        .unwrap();
+    let (two_pass, ..) = open_then_replay(torn, opts, Lsn(1)).await.unwrap();
     assert!(got == two_pass, "torn: one pass differs from open + replay");
     assert!(got.len() < want.len() && got[..] == want[..got.len()]);
-    assert_eq!(replayed, got.len() as u64);
+    assert_eq!(report.replayed, got.len() as u64);
 }

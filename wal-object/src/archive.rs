@@ -6,6 +6,7 @@
 //! ```text
 //! <prefix>/segments/<segment>    the sealed segment, byte for byte (never overwritten)
 //! <prefix>/manifest/<seq>        JSON manifest entries, each created with PutMode::Create
+//! <prefix>/state/<version>       the log's metadata and checkpoint (see `archive_state`)
 //! <prefix>/tmp/...               multipart uploads before they are published
 //! ```
 //!
@@ -159,6 +160,13 @@ pub struct RestoreReport {
     pub segments: Vec<SegmentId>,
     /// LSN of the last restored record (`Lsn::NONE` if none).
     pub last_lsn: Lsn,
+    /// The log state (metadata and checkpoint) written into the restored log, from the
+    /// newest archived state ([`Archiver::archive_state`]); `None` when the archive has none.
+    pub state: Option<wal_api::format::state::LogState>,
+    /// The archived checkpoint, when it lies past the restored records (a restore to an
+    /// earlier LSN): the restored log keeps no checkpoint then, since one past its last
+    /// record would make it refuse to open.
+    pub checkpoint_dropped: Option<Lsn>,
 }
 
 /// Copies sealed segments to an object store and lets a log delete them locally only once
@@ -250,6 +258,16 @@ impl Archiver {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         }
+    }
+
+    /// The object store the archive lives in.
+    pub(crate) fn store(&self) -> &dyn ObjectStore {
+        self.inner.store.as_ref()
+    }
+
+    /// The archive's prefix.
+    pub(crate) fn root(&self) -> &Path {
+        &self.inner.root
     }
 
     fn segment_key(&self, id: SegmentId) -> Path {
@@ -682,6 +700,15 @@ impl Archiver {
             report.last_lsn = last;
             tracing::info!(target: "wal::archive", segment = a.id.0, last_lsn = last.0, "segment restored, cut at the requested LSN");
             break;
+        }
+        if let Some(mut state) = self.archived_state().await? {
+            if let Some(c) = state.checkpoint.filter(|&c| c > report.last_lsn) {
+                tracing::warn!(target: "wal::archive", checkpoint = c.0, last_lsn = report.last_lsn.0, "the archived checkpoint lies past the restored records: not restored");
+                state.checkpoint = None;
+                report.checkpoint_dropped = Some(c);
+            }
+            crate::archive_state::write_slots(dst, &state).await?;
+            report.state = Some(state);
         }
         Ok(report)
     }

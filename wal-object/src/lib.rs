@@ -47,6 +47,7 @@
 #![forbid(unsafe_code)]
 
 mod archive;
+mod archive_state;
 mod chunk;
 #[cfg(feature = "testing")]
 mod faults;

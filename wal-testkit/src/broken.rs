@@ -53,11 +53,15 @@ pub enum Breakage {
     /// it: the newest create, delete or quarantine is undone by a power loss until the next
     /// create syncs the directory.
     DirectoryNotSynced,
+    /// `rewrite` does nothing: bytes a failed sync of the crashed process dropped
+    /// from a cache stay dropped, though they read back (a file system store that relies on
+    /// `fsync` alone after a failed write-back).
+    TailNotRewritten,
 }
 
 impl Breakage {
     /// Every breakage.
-    pub const ALL: [Breakage; 10] = [
+    pub const ALL: [Breakage; 11] = [
         Breakage::SyncDoesNothing,
         Breakage::CreateNotDurable,
         Breakage::OpenTailDoesNotCut,
@@ -68,6 +72,7 @@ impl Breakage {
         Breakage::FailedSyncForgotten,
         Breakage::SealNotDurable,
         Breakage::DirectoryNotSynced,
+        Breakage::TailNotRewritten,
     ];
 }
 
@@ -257,6 +262,13 @@ impl<S: SegmentStore + Clone> SegmentStore for BrokenStore<S> {
         let w = self.inner.open_tail(id, at).await?;
         self.snapshot(id).await?;
         Ok(self.wrap(w, at))
+    }
+
+    async fn rewrite(&self, id: SegmentId, range: Range<u64>) -> Result<()> {
+        if self.is(Breakage::TailNotRewritten) {
+            return Ok(());
+        }
+        self.inner.rewrite(id, range).await
     }
 
     async fn read(&self, id: SegmentId, range: Range<u64>) -> Result<Bytes> {

@@ -216,6 +216,11 @@ impl<S: SegmentStore> SegmentStore for FaultyStore<S> {
         Ok(self.wrap(w))
     }
 
+    async fn rewrite(&self, id: SegmentId, range: Range<u64>) -> Result<()> {
+        self.faults.op("rewriting", Some(id))?;
+        self.inner.rewrite(id, range).await
+    }
+
     async fn read(&self, id: SegmentId, range: Range<u64>) -> Result<Bytes> {
         self.inner.read(id, range).await
     }

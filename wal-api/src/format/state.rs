@@ -2,11 +2,12 @@
 //!
 //! Two store entries with the reserved ids [`STATE_SLOTS`] hold the log's *state*: a version
 //! number, the last checkpoint and the metadata map. Each is written whole (a segment header,
-//! then one meta frame holding the state, nothing after it) and never appended to. Writes
-//! alternate between the two slots, so the slot being written is never the one holding the
-//! current state: a crash part-way leaves the other slot, and with it the state before the
-//! write. At open the valid slot with the higher version wins; a slot that does not decode
-//! is the write a crash interrupted (see `docs/FORMAT.md`, "State slots").
+//! then one meta frame holding the state, nothing after it) and never appended to. A change
+//! writes the new state into both slots, one after the other (slot `u64::MAX - 2` first), and
+//! is acknowledged only once both are sealed: at most one slot is ever being written, so a
+//! crash leaves the other whole, and an acknowledged state lives in two copies, so damage to
+//! one slot never rolls it back. Which state a log opens with is decided by [`decide_state`]
+//! alone, for the engine and the tools (see `docs/FORMAT.md`, "State slots").
 //!
 //! Slots are not part of the record sequence: recovery, readers, the archiver and `walctl`
 //! skip them, and no truncation touches them.
@@ -16,7 +17,9 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use super::meta::META_MAP;
-use super::{decode_frame, encode_marker, FrameKind, SegmentHeader, SEGMENT_HEADER_LEN};
+use super::{
+    decode_frame, encode_marker, FrameKind, SegmentHeader, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN,
+};
 use crate::lsn::{Lsn, SegmentId};
 
 /// The ids of the two state slots (`u64::MAX - 2` and `u64::MAX - 1`). No segment of
@@ -29,14 +32,97 @@ const STATE_FIXED_LEN: usize = 1 + 8 + 8 + 4;
 /// Longest metadata key, in bytes.
 pub const MAX_META_KEY: usize = 1024;
 
+/// The highest id a segment of records may take: ids above it are reserved (the state slots,
+/// and `u64::MAX`, which no id may reach so that `id + 1` never overflows).
+pub const MAX_SEGMENT_ID: SegmentId = SegmentId(u64::MAX - 3);
+
 /// Whether `id` is one of the [`STATE_SLOTS`].
 pub fn is_state_slot(id: SegmentId) -> bool {
-    id.0 >= STATE_SLOTS[0].0
+    STATE_SLOTS.contains(&id)
 }
 
-/// The slot that version `version` of the state is written to.
-pub fn slot_for(version: u64) -> SegmentId {
-    STATE_SLOTS[(version % 2) as usize]
+/// What one state slot holds, as read at open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SlotRead {
+    /// No entry with the slot's id.
+    Absent,
+    /// An entry that is not a valid slot ([`LogState::decode_slot`] refuses it): a write a
+    /// crash interrupted, or damage.
+    Invalid,
+    /// A valid slot and the state it holds.
+    Valid(LogState),
+}
+
+/// The state a log opens with, as [`decide_state`] finds it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StateDecision {
+    /// The state: the newest one a slot holds (empty when no slot was ever written).
+    pub state: LogState,
+    /// Slots present but invalid: a write a crash interrupted, or damage (reported).
+    pub damaged: Vec<SegmentId>,
+    /// Slots that do not hold [`state`](Self::state) (absent, invalid or older): recovery
+    /// rewrites them so that the state has two copies again.
+    pub stale: Vec<SegmentId>,
+}
+
+/// Decides the log's state from its two slots (`slots[i]` is what [`STATE_SLOTS`]`[i]`
+/// holds). The one rule, applied by the engine and by `walctl`:
+///
+/// - neither slot valid: when both are present (both damaged: an acknowledged state had
+///   two copies, and a crash only ever interrupts the write of one), the state is lost and
+///   this is an error naming why; otherwise no state was ever acknowledged, and the state is
+///   empty;
+/// - two valid slots of one version must hold the same state (an error otherwise);
+/// - else the valid slot with the higher version wins.
+///
+/// An acknowledged state is in both slots, so no single damaged slot rolls it back.
+pub fn decide_state(slots: [SlotRead; 2]) -> Result<StateDecision, String> {
+    let mut best: Option<&LogState> = None;
+    for s in &slots {
+        if let SlotRead::Valid(s) = s {
+            match best {
+                Some(b) if b.version == s.version && b != s => {
+                    return Err(format!(
+                        "the two state slots hold different states under version {}",
+                        s.version
+                    ));
+                }
+                Some(b) if b.version >= s.version => {}
+                _ => best = Some(s),
+            }
+        }
+    }
+    let damaged: Vec<SegmentId> = STATE_SLOTS
+        .iter()
+        .zip(&slots)
+        .filter(|(_, s)| **s == SlotRead::Invalid)
+        .map(|(id, _)| *id)
+        .collect();
+    let state = match best {
+        Some(b) => b.clone(),
+        None if damaged.len() == 2 => {
+            return Err(
+                "both state slots are damaged: the log's metadata and checkpoint are lost".into(),
+            );
+        }
+        None => LogState::default(),
+    };
+    let stale = STATE_SLOTS
+        .iter()
+        .zip(&slots)
+        .filter(|(_, s)| match s {
+            SlotRead::Valid(s) => *s != state,
+            // No state was ever written and no slot holds anything: nothing to rewrite.
+            SlotRead::Absent => state.version != 0,
+            SlotRead::Invalid => true,
+        })
+        .map(|(id, _)| *id)
+        .collect();
+    Ok(StateDecision {
+        state,
+        damaged,
+        stale,
+    })
 }
 
 /// The log's durable state: what a state slot holds.
@@ -106,8 +192,8 @@ impl LogState {
         })
     }
 
-    /// The whole bytes of the slot this state is written to, with `header` (its id must be
-    /// [`slot_for`] the version; its base LSN is 1).
+    /// The whole bytes of a slot holding this state, with `header` (its id one of the
+    /// [`STATE_SLOTS`]; its base LSN is 1).
     pub fn encode_slot(&self, header: &SegmentHeader) -> Vec<u8> {
         let mut out = header.encode().to_vec();
         encode_marker(
@@ -121,8 +207,19 @@ impl LogState {
         out
     }
 
+    /// The longest a valid slot can be, from the first [`SEGMENT_HEADER_LEN`] bytes of an
+    /// entry (`None` when they are not a valid header): a slot longer than this is invalid
+    /// without reading it, so no file size drives an allocation.
+    pub fn max_slot_len(prefix: &[u8]) -> Option<u64> {
+        let h = SegmentHeader::decode(prefix).ok()?;
+        Some(
+            SEGMENT_HEADER_LEN as u64 + FRAME_HEADER_LEN as u64 + u64::from(h.layout().max_payload),
+        )
+    }
+
     /// Decodes the bytes of state slot `id`: a valid header naming `id`, then one meta frame
-    /// holding a state whose version belongs in this slot, then nothing (or zeros).
+    /// holding a state, then nothing. (A sealed slot ends at its frame; anything else is a
+    /// write that did not complete, or damage.)
     pub fn decode_slot(id: SegmentId, bytes: &[u8]) -> Option<LogState> {
         let h = SegmentHeader::decode(bytes).ok()?;
         if h.id != id {
@@ -133,10 +230,10 @@ impl LogState {
         if f.kind != FrameKind::Meta || f.lsn != Lsn::FIRST {
             return None;
         }
-        if rest[f.len()..].iter().any(|&b| b != 0) {
+        if rest.len() != f.len() {
             return None;
         }
-        LogState::decode_payload(f.payload).filter(|s| slot_for(s.version) == id)
+        LogState::decode_payload(f.payload)
     }
 }
 
@@ -180,19 +277,19 @@ mod tests {
     #[test]
     fn slot_round_trips_and_rejects_damage() {
         let s = state();
-        let id = slot_for(s.version);
+        let id = STATE_SLOTS[1];
         let h = SegmentHeader::new(id, Lsn::FIRST, 99);
         let bytes = s.encode_slot(&h);
         assert_eq!(bytes.len(), SEGMENT_HEADER_LEN + 32 + s.payload_len());
         assert_eq!(LogState::decode_slot(id, &bytes), Some(s.clone()));
-        // Zeros after the frame are preallocation; anything else is not a slot.
+        assert!(LogState::max_slot_len(&bytes).unwrap() >= bytes.len() as u64);
+        // A sealed slot ends at its frame: zeros (an unsealed write) or anything else after
+        // it is not a slot.
         let mut padded = bytes.clone();
         padded.extend_from_slice(&[0; 100]);
-        assert_eq!(LogState::decode_slot(id, &padded), Some(s.clone()));
-        padded.push(1);
         assert_eq!(LogState::decode_slot(id, &padded), None);
         // The other slot's id, a torn write, a flipped byte: not a slot.
-        assert_eq!(LogState::decode_slot(slot_for(s.version + 1), &bytes), None);
+        assert_eq!(LogState::decode_slot(STATE_SLOTS[0], &bytes), None);
         for cut in 0..bytes.len() {
             assert_eq!(
                 LogState::decode_slot(id, &bytes[..cut]),
@@ -229,5 +326,37 @@ mod tests {
         assert_eq!(LogState::decode_payload(&dup), None);
         assert!(is_state_slot(STATE_SLOTS[0]) && is_state_slot(STATE_SLOTS[1]));
         assert!(!is_state_slot(SegmentId(u64::MAX - 3)));
+        assert!(!is_state_slot(SegmentId(u64::MAX)));
+    }
+
+    #[test]
+    fn decide_state_never_rolls_back_an_acknowledged_state() {
+        use SlotRead::{Absent, Invalid, Valid};
+        let new = state();
+        let old = LogState {
+            version: 6,
+            ..state()
+        };
+        let d = |a, b| decide_state([a, b]);
+        // Both copies, one damaged or missing: the newest state, the other slot stale.
+        for other in [Invalid, Absent, Valid(old.clone())] {
+            let got = d(Valid(new.clone()), other.clone()).unwrap();
+            assert_eq!((got.state, got.stale), (new.clone(), vec![STATE_SLOTS[1]]));
+            let got = d(other.clone(), Valid(new.clone())).unwrap();
+            assert_eq!((got.state, got.stale), (new.clone(), vec![STATE_SLOTS[0]]));
+        }
+        // Both damaged: refused, never an empty state.
+        assert!(d(Invalid, Invalid).is_err());
+        // One write interrupted before any state was acknowledged: empty.
+        let got = d(Invalid, Absent).unwrap();
+        assert_eq!(got.state, LogState::default());
+        assert_eq!(got.damaged, vec![STATE_SLOTS[0]]);
+        assert_eq!(d(Absent, Absent).unwrap(), StateDecision::default());
+        // Two copies that disagree under one version.
+        let mut other = new.clone();
+        other.checkpoint = None;
+        assert!(d(Valid(new.clone()), Valid(other)).is_err());
+        let both = d(Valid(new.clone()), Valid(new.clone())).unwrap();
+        assert!(both.stale.is_empty() && both.damaged.is_empty());
     }
 }

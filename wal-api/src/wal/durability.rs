@@ -21,6 +21,9 @@
 //!   the same LSN afterwards.
 //! - **No lost wake-ups.** Releasing the leader lock wakes every waiter, so a waiter that
 //!   found the lock held always looks again once it is free.
+//! - **Leading means no sync in flight.** A sync or seal whose caller stopped waiting runs to
+//!   the end as a task holding `io`; taking the leader lock also waits for `io`, so a
+//!   truncation, reset or close (which lead) never touches the store under a sync.
 //!
 //! # Lock order
 //! `lifecycle` (truncations) → `leader` (who runs the next group commit) → the append lock
@@ -178,18 +181,25 @@ impl Durability {
         e
     }
 
-    /// Waits for the leader lock.
+    /// Waits for the leader lock, and for any sync or seal still in flight: holding the
+    /// leader means no sync is in flight. (A sync whose caller stopped waiting runs on as a
+    /// task that holds `io` but no longer the leader lock; a truncation, reset or close that
+    /// leads must not change the store under it.)
     pub(crate) async fn lead(&self) -> Leader<'_> {
+        let guard = self.leader.lock().await;
+        drop(self.io.lock().await);
         Leader {
-            guard: Some(self.leader.lock().await),
+            guard: Some(guard),
             owner: self,
         }
     }
 
-    /// The leader lock, if no one holds it.
+    /// The leader lock, if no one holds it and no sync or seal is in flight.
     pub(crate) fn try_lead(&self) -> Option<Leader<'_>> {
-        self.leader.try_lock().ok().map(|g| Leader {
-            guard: Some(g),
+        let guard = self.leader.try_lock().ok()?;
+        drop(self.io.try_lock().ok()?);
+        Some(Leader {
+            guard: Some(guard),
             owner: self,
         })
     }
@@ -223,7 +233,7 @@ impl Durability {
         last: Lsn,
         bytes: u64,
     ) -> Result<(SegmentMeta, Synced)> {
-        let _io = self.io.lock().await;
+        let io = self.io.lock().await;
         self.check()?;
         let era = self.era();
         let t0 = Instant::now();
@@ -234,6 +244,8 @@ impl Durability {
         let took = t0.elapsed();
         crate::metrics::sealed();
         let records = self.publish(era, last, bytes);
+        // Woken once `io` is free, so a waiter that leads next finds no seal in flight.
+        drop(io);
         self.wake();
         Ok((meta, Synced { records, took }))
     }

@@ -495,6 +495,7 @@ impl<S: SegmentStore> Inner<S> {
 
     /// Seals the active segment (trailer + seal) and durably creates the next one.
     async fn rotate_locked(&self, st: &mut WriteState<'_>) -> Result<()> {
+        check_successor(st.io.seg)?;
         self.seal_locked(st).await?;
         match self.start_next_locked(st).await {
             Ok(()) => Ok(()),
@@ -502,7 +503,8 @@ impl<S: SegmentStore> Inner<S> {
         }
     }
 
-    /// Durably creates the segment after the sealed active one and makes it active.
+    /// Durably creates the segment after the sealed active one and makes it active (its id
+    /// was checked by [`check_successor`] before the seal).
     async fn start_next_locked(&self, st: &mut WriteState<'_>) -> Result<()> {
         let id = st.io.seg.next();
         let h = recovery::new_header(&self.opts, id, st.enc.next);
@@ -750,4 +752,16 @@ fn spawn_interval_syncer<S: SegmentStore>(weak: Weak<Inner<S>>, period: Duration
             }
         }
     });
+}
+
+/// Refuses to start a segment after `id` when `id` is the last id a segment may take
+/// ([`MAX_SEGMENT_ID`](crate::format::state::MAX_SEGMENT_ID); the ids above are reserved), before
+/// anything is written: the log keeps working, it only cannot start a new segment.
+pub(crate) fn check_successor(id: SegmentId) -> Result<()> {
+    if id >= crate::format::state::MAX_SEGMENT_ID {
+        return Err(Error::InvalidArgument(format!(
+            "segment {id} is the last id a segment may take: the log cannot start another segment (ids above are reserved)"
+        )));
+    }
+    Ok(())
 }

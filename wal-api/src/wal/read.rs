@@ -321,10 +321,31 @@ impl<S: SegmentStore> Cursor<S> {
             if self.pos.is_none() {
                 self.seek()?;
             }
-            if let Step::Exhausted = self.step().await? {
-                return Ok(None);
+            match self.step().await {
+                Ok(Step::Exhausted) => return Ok(None),
+                Ok(Step::Progress) => {}
+                Err(e) => self.after_failed_step(e).await?,
             }
         }
+    }
+
+    /// Decides what a failed step means: a truncation or reset that changed the store under
+    /// this cursor (a segment gone, bytes cut) is reported as one ([`Error::Truncated`] or
+    /// [`Error::Trimmed`] by the next loop turn), never as the missing or damaged bytes it
+    /// left the read looking at. Truncations hold the lifecycle lock while they touch the
+    /// store and move the epoch or era before releasing it, so once the lock is free a
+    /// truncation that raced this step shows in them.
+    async fn after_failed_step(&mut self, e: Error) -> Result<()> {
+        if !matches!(e, Error::NotFound { .. } | Error::Corrupt { .. }) {
+            return Err(e);
+        }
+        drop(self.inner.lifecycle.lock().await);
+        let epoch = self.inner.epoch.load(std::sync::atomic::Ordering::SeqCst);
+        if epoch == self.epoch && self.inner.dur.era() == self.era {
+            return Err(e);
+        }
+        // `check_epoch` at the top of the loop reports the truncation or re-seeks.
+        Ok(())
     }
 
     /// Drops decoded state after a truncation; reports [`Error::Truncated`] when a suffix
@@ -543,6 +564,9 @@ impl<S: SegmentStore> Cursor<S> {
         if off < self.chunk_off || have_end < want_end {
             let chunk = self.inner.opts.read_chunk as u64;
             let end = off.saturating_add(need.max(chunk)).min(len);
+            // Once per window: a reader of a store that answers at once (memory, page cache)
+            // still lets the runtime's other tasks and timers run.
+            tokio::task::yield_now().await;
             self.chunk = match self.inner.store.read(id, off..end).await {
                 Ok(b) => b,
                 Err(Error::NotFound { .. }) if self.seg_state(id).is_none() => {
@@ -626,7 +650,14 @@ impl<S: SegmentStore> Wal<S> {
                         Err(e) => failed = Some(e),
                     }
                 })
-                .await?;
+                .await;
+            let step = match step {
+                Ok(step) => step,
+                Err(e) => {
+                    c.after_failed_step(e).await?;
+                    continue;
+                }
+            };
             if let Some(e) = failed {
                 return Err(e);
             }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::format::meta::{reset_intent_frame, RESET_FRAME_LEN};
-use crate::format::state::{is_state_slot, slot_for, LogState};
+use crate::format::state::{is_state_slot, LogState, STATE_SLOTS};
 use crate::format::{new_salt, Layout, SegmentHeader, Trailer, SEGMENT_HEADER_LEN, TRAILER_LEN};
 use crate::lsn::{Lsn, SegmentId};
 use crate::options::{RecoveryMode, WalOptions};
@@ -34,6 +34,17 @@ pub struct RecoveryReport {
     /// them, in the same pass (0 for [`Wal::open`](crate::Wal::open), and when recovery could
     /// not hand them out: then the replay after the open applied them).
     pub replayed: u64,
+    /// LSN ranges (first, last) missing between segments, which
+    /// [`RecoveryMode::SkipCorrupted`] stepped over (their records are lost); every other
+    /// mode refuses such a log.
+    pub missing: Vec<(Lsn, Lsn)>,
+    /// State slots found invalid (a state write a crash interrupted, or damage); the state
+    /// came from the other copy, and the slot was rewritten.
+    pub damaged_state_slots: Vec<SegmentId>,
+    /// Both state slots were damaged and [`RecoveryMode::SkipCorrupted`] opened the log with
+    /// an empty state: metadata and checkpoint are lost (the slots are in quarantine). Every
+    /// other mode refuses such a log.
+    pub state_lost: bool,
 }
 
 /// A segment as the engine tracks it.
@@ -87,6 +98,10 @@ struct Found {
     reset_checked: bool,
     /// Whether every frame in `..info.len` was decoded and checked by this open.
     scanned: bool,
+    /// Offset up to which the bytes are proven synced (a later frame's durable watermark
+    /// covers them); recovery writes the newest segment's bytes after it again before the
+    /// sync that makes them durable ([`SegmentStore::rewrite`]).
+    proven: u64,
 }
 
 enum Verdict {
@@ -159,8 +174,8 @@ async fn recover_log<S: SegmentStore>(
     // The state slots sort last (their ids are the highest) and are not segments of records.
     let (slots, metas): (Vec<SegmentMeta>, Vec<SegmentMeta>) =
         listed.into_iter().partition(|m| is_state_slot(m.id));
-    let mut state = load_state(store, &slots).await?;
     let mut report = RecoveryReport::default();
+    let mut state = load_state(store, opts, &slots, &mut report).await?;
     let mut segs: Vec<Found> = Vec::new();
     let mut tail_open: Option<(SegmentHeader, u64, u64)> = None; // header, cut at, torn bytes
     let n = metas.len();
@@ -180,7 +195,22 @@ async fn recover_log<S: SegmentStore>(
             }
         }
         let fused = tail_sink.is_some();
-        match check_segment(store, m, full, is_last, expected, mode, tail_sink).await? {
+        let verdict = check_segment(store, m, full, is_last, expected, mode, tail_sink).await?;
+        if let (
+            Some((exp, _)),
+            Verdict::Good(f)
+            | Verdict::Bad {
+                prefix: Some((_, f)),
+                ..
+            },
+        ) = (expected, &verdict)
+        {
+            if f.header.base > exp {
+                tracing::warn!(target: "wal::recovery", segment = m.id.0, first = exp.0, last = f.header.base.prev().0, "stepping over LSNs missing between segments");
+                report.missing.push((exp, f.header.base.prev()));
+            }
+        }
+        match verdict {
             Verdict::Good(mut f) => {
                 if f.info.sealed && !f.reset_checked {
                     f.reset = reset_intent(store, &f).await?;
@@ -197,6 +227,7 @@ async fn recover_log<S: SegmentStore>(
                     .skipped
                     .extend(f.skipped.iter().map(|&(at, to)| (m.id, at, to)));
                 if is_last && !f.info.sealed && !f.skipped.is_empty() {
+                    drop_undecided_intent(store, &mut f).await?;
                     report.torn_bytes = m.len - f.info.len;
                     seal_damaged(store, &mut f).await?;
                 } else if is_last && f.info.sealed && m.len > f.info.len {
@@ -204,12 +235,14 @@ async fn recover_log<S: SegmentStore>(
                     // trailer and before seal released its preallocated space. Cut them
                     // durably (which syncs what is kept), or the next segment's creation would
                     // leave a sealed segment whose length does not end at its trailer.
+                    rewrite_unproven(store, &f).await?;
                     store.open_tail(m.id, f.info.len).await?.seal().await?;
                     report.torn_bytes = m.len - f.info.len;
                 } else if is_last && f.info.sealed {
                     // A successor is about to be created durably: the trailer (and any byte)
                     // a crashed writer left unsynced must not be lost to a later power loss,
                     // which would leave a non-last segment without its seal.
+                    rewrite_unproven(store, &f).await?;
                     store.sync_segment(m.id, f.info.len).await?;
                 } else if is_last {
                     tail_open = Some((f.header, f.info.len, 0));
@@ -247,6 +280,7 @@ async fn recover_log<S: SegmentStore>(
                 if f.skipped.is_empty() {
                     tail_open = Some((h, f.info.len, m.len - f.info.len));
                 } else {
+                    drop_undecided_intent(store, &mut f).await?;
                     report.torn_bytes = m.len - f.info.len;
                     seal_damaged(store, &mut f).await?;
                 }
@@ -261,20 +295,47 @@ async fn recover_log<S: SegmentStore>(
                 RecoveryMode::TolerateTornTail | RecoveryMode::AbsoluteConsistency => {
                     return Err(corrupt_err(m.id, offset, &reason));
                 }
-                RecoveryMode::SkipCorrupted => {
-                    // Frame-level damage was skipped during the scan; what is left here is a
-                    // segment that cannot be used at all.
-                    quarantine(store, m.id, &reason, &mut report).await?;
-                }
-                RecoveryMode::PointInTime => {
-                    // Every step leaves a log this same repair can finish after a crash:
-                    // later segments leave newest first, then a copy of the damaged one is
-                    // kept aside, and only then is it cut in place at its good prefix.
-                    for later in metas[i + 1..].iter().rev() {
-                        quarantine(store, later.id, "after a point-in-time cut", &mut report)
+                RecoveryMode::SkipCorrupted => match prefix {
+                    // A sealed segment whose end (its trailer, or frames the scan could not
+                    // step over) is damaged: its good records are kept, as `PointInTime`
+                    // keeps them. A copy goes to quarantine, then the segment is cut after
+                    // its good frames and sealed again there (a crash part-way leaves a
+                    // segment this same step repairs). The next segment may then start
+                    // above it (LSNs missing, reported).
+                    Some((_, mut f))
+                        if !is_last && f.records > 0 && store.capabilities().quarantine =>
+                    {
+                        let bytes = store.read_all(m.id).await?;
+                        tracing::warn!(target: "wal::recovery", segment = m.id.0, offset, reason = %reason, "resealing a damaged segment after its good frames, keeping a copy in quarantine");
+                        store
+                            .preserve(
+                                m.id,
+                                &bytes,
+                                &format!("resealed at offset {offset}: {reason}"),
+                            )
                             .await?;
+                        report.quarantined.push(m.id);
+                        report.skipped.push((m.id, f.info.len, m.len));
+                        f.body_crc = None;
+                        seal_damaged(store, &mut f).await?;
+                        segs.push(f);
                     }
+                    // What is left here is a segment that cannot be used at all (frame-level
+                    // damage was skipped during the scan).
+                    _ => quarantine(store, m.id, &reason, &mut report).await?,
+                },
+                RecoveryMode::PointInTime => {
+                    // Every step leaves a log this same repair can finish after a crash, and
+                    // no step loses bytes: a copy of the damaged segment is kept aside first
+                    // (once the later segments are gone it is the newest, and its damage
+                    // could then pass for a torn tail that any mode cuts without a copy),
+                    // then later segments leave newest first, and only then is it cut in
+                    // place at its good prefix.
                     let Some((h, mut f)) = prefix else {
+                        for later in metas[i + 1..].iter().rev() {
+                            quarantine(store, later.id, "after a point-in-time cut", &mut report)
+                                .await?;
+                        }
                         quarantine(store, m.id, &reason, &mut report).await?;
                         break;
                     };
@@ -294,6 +355,10 @@ async fn recover_log<S: SegmentStore>(
                     store
                         .preserve(m.id, &bytes, &format!("cut at offset {offset}: {reason}"))
                         .await?;
+                    for later in metas[i + 1..].iter().rev() {
+                        quarantine(store, later.id, "after a point-in-time cut", &mut report)
+                            .await?;
+                    }
                     report.quarantined.push(m.id);
                     report.torn_bytes = m.len - f.info.len;
                     f.info.sealed = false;
@@ -306,6 +371,20 @@ async fn recover_log<S: SegmentStore>(
         }
     }
 
+    // An unsealed newest segment is about to take appends: an undecided reset intent at the
+    // end of what it keeps is dropped, or a later seal would decide it.
+    if let (Some((h, cut, torn)), Some(f)) = (tail_open.as_mut(), segs.last_mut()) {
+        if f.info.id == h.id && drop_undecided_intent(store, f).await? {
+            let dropped = *cut - f.info.len;
+            if *torn > 0 {
+                *torn += dropped;
+            } else {
+                // A cut recovery already counted (point-in-time), or none.
+                report.torn_bytes += dropped;
+            }
+            *cut = f.info.len;
+        }
+    }
     // A reset decided before the crash: everything up to the segment holding its intent is
     // discarded and the log continues at the reset LSN. Those segments are deleted (oldest
     // first) only once the segment at the reset LSN exists, so a crash here leaves the
@@ -334,6 +413,9 @@ async fn recover_log<S: SegmentStore>(
             let (records, last, crc) = f.map_or((0, h.base.prev(), None), |f| {
                 (f.records, f.last_lsn, f.body_crc)
             });
+            if let Some(f) = f.filter(|f| f.info.id == h.id) {
+                rewrite_unproven(store, f).await?;
+            }
             // Cuts and makes every kept byte durable: what recovery keeps is acknowledged.
             let w = store.open_tail(h.id, cut).await?;
             if torn > 0 {
@@ -354,9 +436,8 @@ async fn recover_log<S: SegmentStore>(
     };
     let mut recovered = finish(store, opts, infos, tail, reset_to, report).await?;
     if let Some(c) = state.checkpoint.filter(|&c| c >= recovered.tail.next) {
-        let slot = slot_for(state.version);
         return Err(corrupt_err(
-            slot,
+            STATE_SLOTS[0],
             0,
             &format!(
                 "the log's checkpoint is LSN {c} but its records end at LSN {}: records the checkpoint relies on are missing",
@@ -386,6 +467,40 @@ async fn reset_intent<S: SegmentStore>(store: &S, f: &Found) -> Result<Option<Ls
     Ok(reset_intent_frame(&bytes, f.info.layout, f.last_lsn))
 }
 
+/// Drops a reset intent from the end of the kept bytes of `f`, an unsealed segment: an intent
+/// takes effect only when the trailer right after it is durable (the segment is sealed), so
+/// at the end of an unsealed tail it is a reset that never completed its first step (a crash,
+/// a full disk or an I/O error between the intent and its trailer). Returns whether it cut.
+async fn drop_undecided_intent<S: SegmentStore>(store: &S, f: &mut Found) -> Result<bool> {
+    let end = f.info.len;
+    let Some(at) = end.checked_sub(RESET_FRAME_LEN as u64) else {
+        return Ok(false);
+    };
+    if f.info.sealed || at < SEGMENT_HEADER_LEN as u64 {
+        return Ok(false);
+    }
+    let bytes = store.read(f.info.id, at..end).await?;
+    if reset_intent_frame(&bytes, f.info.layout, f.last_lsn).is_none() {
+        return Ok(false);
+    }
+    tracing::warn!(target: "wal::recovery", segment = f.info.id.0, offset = at, "dropping an undecided reset intent (its trailer never became durable): the reset did not happen");
+    f.info.len = at;
+    f.body_crc = None;
+    Ok(true)
+}
+
+/// Writes the bytes of `f` (the newest segment) that no frame proves synced again, so the
+/// sync recovery makes next writes them: the process that wrote them may have died after a
+/// failed sync that left them readable but never to be written (see
+/// [`SegmentStore::rewrite`]). Up to `f.info.len`, the part recovery keeps.
+async fn rewrite_unproven<S: SegmentStore>(store: &S, f: &Found) -> Result<()> {
+    let (from, to) = (f.proven.min(f.info.len), f.info.len);
+    if from < to {
+        store.rewrite(f.info.id, from..to).await?;
+    }
+    Ok(())
+}
+
 /// Seals a last segment in which [`RecoveryMode::SkipCorrupted`] stepped over bad frames,
 /// at the end of what it kept, so new records go to a fresh segment. Appending after damage
 /// would put new bytes next to bytes that were judged bad, and a later open that resyncs
@@ -402,6 +517,7 @@ async fn seal_damaged<S: SegmentStore>(store: &S, f: &mut Found) -> Result<()> {
         body_crc: crc,
     }
     .encode(f.info.layout.salt, f.last_lsn);
+    rewrite_unproven(store, f).await?;
     let w = store.open_tail(id, cut).await?;
     w.append(&trailer).await?;
     w.seal().await?;
@@ -527,6 +643,7 @@ async fn finish<S: SegmentStore>(
             let (id, base) = match segs.last() {
                 Some(s) => {
                     let last = last_lsn_of_sealed(store, s).await?;
+                    super::check_successor(s.id)?;
                     (s.id.next(), last.next())
                 }
                 None => (
@@ -701,6 +818,7 @@ async fn check_segment<S: SegmentStore>(
                     reset,
                     reset_checked: true,
                     scanned: false,
+                    proven: m.len,
                 }));
             }
         }
@@ -726,6 +844,7 @@ async fn check_segment<S: SegmentStore>(
         reset: None,
         reset_checked: false,
         scanned: scan.skipped.is_empty(),
+        proven: scan.proven_end.min(len),
     };
     // A sealed segment ends with its trailer (the scan allows zeros after it).
     let sealed_len = scan.end + TRAILER_LEN as u64;

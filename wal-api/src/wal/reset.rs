@@ -76,10 +76,10 @@ impl<S: SegmentStore> Wal<S> {
     /// The body of [`reset`](Self::reset), which runs it [detached](Self::detached).
     async fn reset_now(&self, next: Lsn) -> Result<()> {
         let inner = &*self.inner;
-        if next.is_none() || next.0 == u64::MAX {
+        if next.is_none() || next > Lsn::LAST_START {
             return Err(Error::InvalidArgument(format!(
-                "a reset must restart at an LSN between 1 and {} (got {next})",
-                u64::MAX - 1
+                "a reset must restart at an LSN between 1 and {} (got {next}): a record must fit after it",
+                Lsn::LAST_START
             )));
         }
         let _life = inner.lifecycle.lock().await;
@@ -101,6 +101,7 @@ impl<S: SegmentStore> Wal<S> {
             }
         }
         let first = inner.first_lsn();
+        super::check_successor(st.io.seg)?;
 
         // 1. The intent: a reset frame right before the trailer of the sealed active segment.
         let salt = st.enc.salt;

@@ -15,13 +15,15 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
+use super::recovery::RecoveryReport;
 use super::{recovery, Inner, Ticket, Wal};
 use crate::error::{Error, Result};
-use crate::format::state::{is_state_slot, slot_for, LogState, MAX_META_KEY};
+use crate::format::state::{LogState, MAX_META_KEY, STATE_SLOTS};
 use crate::format::SEGMENT_HEADER_LEN;
-use crate::lsn::Lsn;
-use crate::options::WalOptions;
-use crate::store::{SegmentMeta, SegmentStore, SegmentStoreExt};
+use crate::lsn::{Lsn, SegmentId};
+use crate::options::{RecoveryMode, WalOptions};
+use crate::segment::read_state;
+use crate::store::{SegmentMeta, SegmentStore};
 
 impl<S: SegmentStore> Wal<S> {
     /// Stores `value` under `key` in the log's metadata map, durably: when it returns, the
@@ -157,14 +159,15 @@ impl<S: SegmentStore> Wal<S> {
         if current == Some(lsn) {
             return Ok(());
         }
-        if lsn > inner.written() {
-            return Err(Error::InvalidArgument(format!(
-                "LSN {lsn} has not been written (last written is {})",
-                inner.written()
-            )));
-        }
         self.change_state(move |s| {
-            // Checked under the lifecycle lock, against the state the change replaces.
+            // Checked under the lifecycle lock (no truncation runs meanwhile), against the
+            // records and the state the change replaces.
+            if lsn > inner.written() {
+                return Err(Error::InvalidArgument(format!(
+                    "LSN {lsn} has not been written (last written is {})",
+                    inner.written()
+                )));
+            }
             if let Some(c) = s.checkpoint.filter(|&c| lsn < c) {
                 return Err(Error::InvalidArgument(format!(
                     "checkpoints only move forward: LSN {lsn} is below the last checkpoint {c}"
@@ -233,14 +236,27 @@ impl<S: SegmentStore> Inner<S> {
     }
 }
 
-/// Writes `state` into its slot ([`slot_for`] its version), durably: delete what the slot
-/// held (an older state, or a write a crash interrupted), create it, write the state, seal.
+/// Writes `state` into both state slots, durably, one after the other (see
+/// [`crate::format::state`]): while one is being written the other holds a whole state.
 pub(crate) async fn write_state<S: SegmentStore>(
     store: &S,
     opts: &WalOptions,
     state: &LogState,
 ) -> Result<()> {
-    let id = slot_for(state.version);
+    for id in STATE_SLOTS {
+        write_slot(store, opts, id, state).await?;
+    }
+    Ok(())
+}
+
+/// Writes `state` into slot `id`, durably: delete what the slot held (an older state, or a
+/// write a crash interrupted), create it, write the state, seal.
+async fn write_slot<S: SegmentStore>(
+    store: &S,
+    opts: &WalOptions,
+    id: SegmentId,
+    state: &LogState,
+) -> Result<()> {
     match store.delete(id).await {
         Ok(()) | Err(Error::NotFound { .. }) => {}
         Err(e) => return Err(e),
@@ -272,23 +288,48 @@ pub(crate) async fn write_reset_checkpoint<S: SegmentStore>(
     Ok(true)
 }
 
-/// The current state from the listed state slots: the valid one with the higher version
-/// (a slot that does not decode is a write a crash interrupted, and the other slot holds the
-/// state before it), or the empty state when neither is valid.
+/// The current state from the listed state slots, decided by [`read_state`]; damaged slots
+/// are reported, and slots not holding the state are rewritten so it has two copies again.
+/// Both slots damaged refuses the open ([`Error::Corrupt`]), except in
+/// [`RecoveryMode::SkipCorrupted`], which moves them to quarantine, opens with an empty state
+/// and says so ([`RecoveryReport::state_lost`]).
 pub(crate) async fn load_state<S: SegmentStore>(
     store: &S,
+    opts: &WalOptions,
     slots: &[SegmentMeta],
+    report: &mut RecoveryReport,
 ) -> Result<LogState> {
-    let mut best = LogState::default();
-    for m in slots.iter().filter(|m| is_state_slot(m.id)) {
-        let bytes = store.read_all(m.id).await?;
-        match LogState::decode_slot(m.id, &bytes) {
-            Some(s) if s.version > best.version => best = s,
-            Some(_) => {}
-            None => {
-                tracing::warn!(target: "wal::recovery", slot = m.id.0, bytes = bytes.len(), "ignoring a state slot that does not decode (a state write a crash interrupted)");
+    let find = |id| slots.iter().find(|m| m.id == id);
+    let d = match read_state(store, slots).await? {
+        Ok(d) => d,
+        Err(reason) if opts.recovery_mode == RecoveryMode::SkipCorrupted => {
+            tracing::error!(target: "wal::recovery", reason = %reason, "state slots unusable: quarantining them and opening with an empty state (metadata and checkpoint lost)");
+            for id in STATE_SLOTS {
+                if find(id).is_some() {
+                    store.quarantine(id, &reason).await?;
+                }
             }
+            report.damaged_state_slots = STATE_SLOTS.to_vec();
+            report.state_lost = true;
+            return Ok(LogState::default());
+        }
+        Err(reason) => return Err(Error::corrupt(STATE_SLOTS[0], 0, reason)),
+    };
+    for &id in &d.damaged {
+        tracing::warn!(target: "wal::recovery", slot = id.0, "a state slot does not decode (a state write a crash interrupted, or damage); the other copy holds the state");
+    }
+    report.damaged_state_slots.clone_from(&d.damaged);
+    for &id in &d.stale {
+        if d.state.version == 0 {
+            // No state was ever acknowledged: an invalid slot is a first write a crash
+            // interrupted, and holds nothing.
+            match store.delete(id).await {
+                Ok(()) | Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        } else {
+            write_slot(store, opts, id, &d.state).await?;
         }
     }
-    Ok(best)
+    Ok(d.state)
 }

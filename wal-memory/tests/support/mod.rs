@@ -37,7 +37,7 @@ pub(crate) struct Memory {
 impl Default for Memory {
     fn default() -> Memory {
         Memory {
-            sequence_budget: 15_000,
+            sequence_budget: 22_000,
             crash_budget: 1200,
             model_cases: 256,
         }

@@ -7,7 +7,8 @@
 //! order, or with unsynced pages persisted out of order and sectors torn); then the log is
 //! opened once more in the default recovery mode and checked. Other sequences cut the power
 //! straight after the halt, or make one sync fail the fsyncgate way (its bytes never reach the
-//! disk, later syncs succeed) and let the workload go on.
+//! disk, later syncs succeed) and let the workload go on, then either cut the power or chain
+//! a process crash, a reopen with an append and a power loss.
 //!
 //! Every store operation is a halt point, `create`, `open_tail`, `seal`, `delete` and
 //! `quarantine` included. Each recovered log must open (an open failure is a failure), hold
@@ -643,6 +644,18 @@ pub async fn crash_sequence_exploration<F: StoreFactory>(f: Arc<F>) -> Outcome {
                     break;
                 };
                 t.add("fsyncgate", &seq, &v);
+                // Chained: the failed sync, then the process dies, a new one reopens the
+                // log and appends (durably), then the power fails. The bytes the failed
+                // sync dropped are still readable in the new process; recovery must not
+                // count them as durable.
+                let chained = Sequence {
+                    process_crash: true,
+                    seed: seq.seed ^ 0xc4a1,
+                    ..seq
+                };
+                if let Some(v) = run_one(&*f, &chained).await {
+                    t.add("fsyncgate, process crash, reopen, power loss", &chained, &v);
+                }
                 if t.full(budget) {
                     break 'passes;
                 }
