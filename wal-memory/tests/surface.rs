@@ -541,3 +541,31 @@ async fn skip_corrupted_keeps_the_records_of_a_segment_whose_trailer_alone_is_da
         assert_eq!(records(&again).await, got, "{mode:?}: a second open agrees");
     }
 }
+
+#[tokio::test]
+async fn skip_corrupted_reports_the_lsns_of_a_missing_middle_segment() {
+    let store = MemoryStore::new();
+    let wal = Wal::open(store.clone(), opts()).await.unwrap();
+    for i in 0..40u8 {
+        wal.append(&[i; 40]).await.unwrap();
+    }
+    wal.close().await.unwrap();
+    let infos = wal.segments();
+    drop(wal);
+    assert!(infos.len() >= 4);
+    let gone = infos[1];
+    let last_gone = Lsn(infos[2].base.0 - 1);
+    store.delete(gone.id).await.unwrap();
+    let r = Wal::open(store.process_crash(), opts()).await;
+    assert!(matches!(r, Err(Error::Corrupt { .. })), "{r:?}");
+    let wal = Wal::open(
+        store.process_crash(),
+        opts().recovery_mode(RecoveryMode::SkipCorrupted),
+    )
+    .await
+    .unwrap();
+    assert_eq!(wal.recovery_report().missing, vec![(gone.base, last_gone)]);
+    let got = records(&wal).await;
+    assert!(got.iter().all(|l| *l < gone.base.0 || *l > last_gone.0));
+    assert_eq!(got.len() as u64, 40 - (last_gone.0 + 1 - gone.base.0));
+}
