@@ -123,19 +123,8 @@ impl<B: SegmentStore> DryRun<B> {
     /// What recovery would change: per segment its length before and after (`None`: removed
     /// or absent), and the segments it would quarantine with their reasons.
     pub(crate) async fn plan(&self) -> Result<Plan> {
-        let before: BTreeMap<SegmentId, u64> = self
-            .base
-            .list()
-            .await?
-            .into_iter()
-            .map(|m| (m.id, m.len))
-            .collect();
-        let after: BTreeMap<SegmentId, u64> = self
-            .list()
-            .await?
-            .into_iter()
-            .map(|m| (m.id, m.len))
-            .collect();
+        let before = lengths(&*self.base).await?;
+        let after = lengths(self).await?;
         let changed: Vec<SegmentId> = self.lock().segs.keys().copied().collect();
         Ok(Plan {
             before,
@@ -144,6 +133,16 @@ impl<B: SegmentStore> DryRun<B> {
             quarantined: self.lock().quarantined.clone(),
         })
     }
+}
+
+/// Every listed entry of `store` and its length.
+async fn lengths<S: SegmentStore + ?Sized>(store: &S) -> Result<BTreeMap<SegmentId, u64>> {
+    Ok(store
+        .list()
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m.len))
+        .collect())
 }
 
 /// What a dry run would change (see [`DryRun::plan`]).
@@ -283,13 +282,7 @@ impl<B: SegmentStore> SegmentStore for DryRun<B> {
         Ok(out.freeze())
     }
     async fn list(&self) -> Result<Vec<SegmentMeta>> {
-        let mut all: BTreeMap<SegmentId, u64> = self
-            .base
-            .list()
-            .await?
-            .into_iter()
-            .map(|m| (m.id, m.len))
-            .collect();
+        let mut all = lengths(&*self.base).await?;
         for (id, s) in &self.lock().segs {
             match s {
                 None => {

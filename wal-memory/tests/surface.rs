@@ -33,6 +33,26 @@ async fn records(wal: &Wal<MemoryStore>) -> Vec<u64> {
     got
 }
 
+/// A log of 40 records of 40 bytes, closed, and its segments of records (in id order).
+async fn closed_log(o: WalOptions) -> (MemoryStore, Vec<SegmentId>) {
+    let store = MemoryStore::new();
+    let wal = Wal::open(store.clone(), o).await.unwrap();
+    for i in 0..40u8 {
+        wal.append(&[i; 40]).await.unwrap();
+    }
+    wal.close().await.unwrap();
+    drop(wal);
+    let segs = store
+        .list()
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .filter(|id| !STATE_SLOTS.contains(id))
+        .collect();
+    (store, segs)
+}
+
 /// A log with records 1..=12, `vote = term 3` (after `term 2`) and checkpoint 10.
 async fn log_with_state() -> MemoryStore {
     let store = MemoryStore::new();
@@ -445,23 +465,7 @@ async fn a_log_never_starts_where_no_record_fits() {
 #[tokio::test]
 async fn a_point_in_time_repair_interrupted_anywhere_keeps_a_copy_of_what_it_cuts() {
     for k in 1.. {
-        let store = MemoryStore::new();
-        let wal = Wal::open(store.clone(), opts().sync_policy(wal_api::Never))
-            .await
-            .unwrap();
-        for i in 0..40u8 {
-            wal.append(&[i; 40]).await.unwrap();
-        }
-        wal.close().await.unwrap();
-        drop(wal);
-        let segs: Vec<SegmentId> = store
-            .list()
-            .await
-            .unwrap()
-            .iter()
-            .map(|m| m.id)
-            .filter(|id| !STATE_SLOTS.contains(id))
-            .collect();
+        let (store, segs) = closed_log(opts().sync_policy(wal_api::Never)).await;
         assert!(segs.len() >= 4, "{segs:?}");
         // Damage inside the second segment: only the later segments prove it was synced.
         let victim = segs[1];
@@ -498,21 +502,7 @@ async fn a_point_in_time_repair_interrupted_anywhere_keeps_a_copy_of_what_it_cut
 
 #[tokio::test]
 async fn skip_corrupted_keeps_the_records_of_a_segment_whose_trailer_alone_is_damaged() {
-    let store = MemoryStore::new();
-    let wal = Wal::open(store.clone(), opts()).await.unwrap();
-    for i in 0..40u8 {
-        wal.append(&[i; 40]).await.unwrap();
-    }
-    wal.close().await.unwrap();
-    drop(wal);
-    let segs: Vec<SegmentId> = store
-        .list()
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| m.id)
-        .filter(|id| !STATE_SLOTS.contains(id))
-        .collect();
+    let (store, segs) = closed_log(opts()).await;
     assert!(segs.len() >= 3, "{segs:?}");
     // The trailer's last byte (its magic) of a middle segment.
     store.tamper(segs[1], |b| {
