@@ -32,6 +32,7 @@
 #![forbid(unsafe_code)]
 
 mod options;
+mod rewrite;
 mod store;
 #[cfg(feature = "testing")]
 mod tracker;

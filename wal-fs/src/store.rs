@@ -658,7 +658,11 @@ impl SegmentStore for FsStore {
                 }
                 Err(e) => return Err(Error::io("rewriting", Some(id), e).with_path(&path)),
             };
-            rewrite_in_place(&file, range).map_err(io("rewriting", Some(id), &path))
+            crate::rewrite::rewrite_in_place(&path, &file, range).map_err(io(
+                "rewriting",
+                Some(id),
+                &path,
+            ))
         })
         .await
     }
@@ -713,20 +717,4 @@ fn write_new_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .open(path)?;
     f.write_all_at(bytes, 0)?;
     f.sync_all()
-}
-
-/// Reads `range` of `file` and writes the same bytes back at the same offsets, a window at a
-/// time (bounded memory), so the page cache holds them dirty.
-fn rewrite_in_place(file: &File, range: Range<u64>) -> std::io::Result<()> {
-    const WINDOW: u64 = 1 << 20;
-    let mut buf = Vec::new();
-    let mut at = range.start;
-    while at < range.end {
-        let n = (range.end - at).min(WINDOW) as usize;
-        buf.resize(n, 0);
-        file.read_exact_at(&mut buf, at)?;
-        file.write_all_at(&buf, at)?;
-        at += n as u64;
-    }
-    Ok(())
 }
