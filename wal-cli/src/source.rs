@@ -165,6 +165,20 @@ impl Source {
         }
     }
 
+    /// The listed size of segment `id`, when known.
+    pub(crate) fn len(&self, id: SegmentId) -> Option<u64> {
+        match self {
+            Source::Dir(l) => l
+                .segments
+                .iter()
+                .find(|s| s.0 == id)
+                .and_then(|(_, p)| std::fs::metadata(p).ok())
+                .map(|m| m.len()),
+            Source::Archive(a) => a.get(id).map(|s| s.len),
+            Source::Log(_, segs) => segs.iter().find(|s| s.0 == id).map(|s| s.1),
+        }
+    }
+
     /// The listed size of every segment, summed (for progress bars).
     pub(crate) fn total_bytes(&self) -> u64 {
         match self {
