@@ -559,3 +559,23 @@ async fn skip_corrupted_reports_the_lsns_of_a_missing_middle_segment() {
     assert!(got.iter().all(|l| *l < gone.base.0 || *l > last_gone.0));
     assert_eq!(got.len() as u64, 40 - (last_gone.0 + 1 - gone.base.0));
 }
+
+#[tokio::test]
+async fn the_written_watch_never_goes_back() {
+    let wal = Wal::open(MemoryStore::new(), opts()).await.unwrap();
+    let mut rx = wal.written_watch();
+    let mut seen = vec![*rx.borrow_and_update()];
+    for i in 0..10u8 {
+        wal.append(&[i; 20]).await.unwrap();
+    }
+    seen.push(*rx.borrow_and_update());
+    wal.truncate_suffix(Lsn(3)).await.unwrap();
+    seen.push(*rx.borrow_and_update());
+    wal.append(b"after the cut").await.unwrap();
+    seen.push(*rx.borrow_and_update());
+    wal.reset(Lsn(2)).await.unwrap();
+    seen.push(*rx.borrow_and_update());
+    let lsns: Vec<u64> = seen.iter().map(|w| w.lsn.0).collect();
+    assert_eq!(lsns, vec![0, 10, 3, 4, 1]);
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+}

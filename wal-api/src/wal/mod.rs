@@ -123,7 +123,7 @@ pub(crate) struct Inner<S> {
     flushed: AtomicU64,
     /// Durable watermark, poison, truncation point, leader and io locks.
     dur: Durability,
-    written_tx: watch::Sender<Lsn>,
+    written_tx: watch::Sender<Watermark>,
     lifecycle: Mutex<()>,
     arrivals: Notify,
     /// While a leader gathers: the written LSN that should wake it (`u64::MAX`: none).
@@ -238,10 +238,15 @@ impl<S: SegmentStore> Wal<S> {
         self.inner.dur.subscribe()
     }
 
-    /// A watch of [`written_lsn`](Self::written_lsn).
-    pub fn written_watch(&self) -> watch::Receiver<Lsn> {
+    /// A watch of [`written_lsn`](Self::written_lsn), as a [`Watermark`]: a suffix
+    /// truncation or a reset lowers the LSN but raises the truncation count, so the watched
+    /// value never goes back.
+    pub fn written_watch(&self) -> watch::Receiver<Watermark> {
         let rx = self.inner.written_tx.subscribe();
-        self.inner.written_tx.send_replace(self.written_lsn());
+        // The count first: a truncation between the two reads makes this value the older.
+        let truncations = self.inner.dur.era();
+        self.inner
+            .notify_written_in(truncations, self.written_lsn());
         rx
     }
 
@@ -461,10 +466,31 @@ impl<S: SegmentStore> Inner<S> {
         Lsn(self.flushed.load(Ordering::SeqCst))
     }
 
+    /// Sets the written LSN and tells its watchers.
     fn publish_written(&self, lsn: Lsn) {
         self.written.store(lsn.0, Ordering::SeqCst);
+        self.notify_written(lsn);
+    }
+
+    /// Tells the watchers of the written LSN that it is `lsn`, with the truncation count it
+    /// belongs to (a truncation or reset records its count first, so the watched value only
+    /// rises; a stale `lsn` of an older count never replaces a newer one).
+    pub(crate) fn notify_written(&self, lsn: Lsn) {
+        self.notify_written_in(self.dur.era(), lsn);
+    }
+
+    /// [`notify_written`](Self::notify_written) of an LSN read during truncation count
+    /// `truncations`.
+    fn notify_written_in(&self, truncations: u64, lsn: Lsn) {
         if self.written_tx.receiver_count() > 0 {
-            self.written_tx.send_replace(lsn);
+            let next = Watermark { truncations, lsn };
+            self.written_tx.send_if_modified(|w| {
+                let rises = next > *w;
+                if rises {
+                    *w = next;
+                }
+                rises
+            });
         }
     }
 

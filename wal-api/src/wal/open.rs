@@ -10,7 +10,7 @@ use tokio::sync::{watch, Mutex, Notify};
 use super::append::{Appender, Enc, Io};
 use super::durability::Durability;
 use super::stats::Counters;
-use super::{recovery, spawn_interval_syncer, Inner, Table, Wal};
+use super::{recovery, spawn_interval_syncer, Inner, Table, Wal, Watermark};
 use crate::error::Result;
 use crate::lsn::Lsn;
 use crate::options::WalOptions;
@@ -29,7 +29,10 @@ impl<S: SegmentStore> Wal<S> {
     fn assemble(store: S, opts: WalOptions, rec: recovery::Recovered) -> Wal<S> {
         let t = rec.tail;
         let last = t.next.prev();
-        let (written_tx, _) = watch::channel(last);
+        let (written_tx, _) = watch::channel(Watermark {
+            truncations: 0,
+            lsn: last,
+        });
         let buffer = opts.write_buffer.min(16 << 20);
         let inner = Arc::new(Inner {
             appender: Appender::new(

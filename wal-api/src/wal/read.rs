@@ -89,7 +89,7 @@ impl<S: SegmentStore> Wal<S> {
 /// The watch a tail waits on.
 enum Wake {
     Durable(tokio::sync::watch::Receiver<super::Watermark>),
-    Written(tokio::sync::watch::Receiver<Lsn>),
+    Written(tokio::sync::watch::Receiver<super::Watermark>),
 }
 
 impl Wake {

@@ -154,7 +154,7 @@ impl<S: SegmentStore> Wal<S> {
         inner.dur.restart(first.prev(), next, bytes).await;
         inner.written.store(next.prev().0, Ordering::SeqCst);
         inner.flushed.store(next.prev().0, Ordering::SeqCst);
-        inner.written_tx.send_replace(next.prev());
+        inner.notify_written(next.prev());
 
         // The reset checkpoints `next - 1` (the snapshot the engine installed), before the
         // intent goes: a crash before this line is finished by recovery, which reads the

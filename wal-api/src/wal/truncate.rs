@@ -167,7 +167,7 @@ impl<S: SegmentStore> Wal<S> {
         inner.written.store(lsn.0, Ordering::SeqCst);
         inner.flushed.store(lsn.0, Ordering::SeqCst);
         drop(st);
-        inner.written_tx.send_replace(lsn);
+        inner.notify_written(lsn);
         // Releasing the leader lock wakes every waiter, so one of them leads the next sync.
         drop(leader);
         Ok(())
