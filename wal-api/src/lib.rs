@@ -47,6 +47,7 @@ pub mod lsn;
 pub mod metrics;
 pub mod options;
 pub mod policy;
+pub mod retention;
 mod scan;
 pub mod segment;
 pub mod store;
@@ -60,11 +61,12 @@ pub use codec::Codec;
 pub use codec::PostcardCodec;
 pub use error::{Error, Result};
 pub use lsn::{Lsn, SegmentId};
-pub use options::{RecoveryMode, RetentionGate, Visibility, WalOptions};
+pub use options::{RecoveryMode, Visibility, WalOptions};
 pub use policy::{
     Ack, Adaptive, FixedDelay, Gather, GroupCommit, Interval, Never, PendingBatch, PerWrite,
     SyncPolicy,
 };
+pub use retention::{RetentionGate, SegmentIdentity};
 pub use store::{Capabilities, SegmentMeta, SegmentStore, SegmentStoreExt, SegmentWriter};
 pub use typed::{TypedStream, TypedWal};
 pub use wal::{

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::lsn::Lsn;
 use crate::policy::{GroupCommit, SyncPolicy};
+use crate::retention::RetentionGate;
 
 /// What recovery does with bytes that fail their checks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -85,24 +86,6 @@ pub struct WalOptions {
     /// The LSN the first record of a new log takes (default [`Lsn::FIRST`]). Used only when
     /// the store holds no log yet; a log that exists continues where it ends.
     pub first_lsn: Lsn,
-}
-
-/// Tells the log which sealed segments may leave local storage, and which have a copy that
-/// must stay identical. An archiver implements it.
-///
-/// # Contract
-/// - `may_delete(id)` returns true only when losing the local copy of `id` loses nothing
-///   (for an archiver: the archived copy is verified and recorded in its manifest).
-/// - `is_archived(id)` returns true when a copy of `id` exists elsewhere; the log then refuses
-///   suffix truncation into or before `id` ([`Error::Archived`](crate::Error::Archived)).
-pub trait RetentionGate: std::fmt::Debug + Send + Sync + 'static {
-    /// Whether segment `id` may be deleted locally now.
-    fn may_delete(&self, id: crate::SegmentId) -> bool;
-    /// Whether segment `id` has an archived copy.
-    fn is_archived(&self, id: crate::SegmentId) -> bool {
-        let _ = id;
-        false
-    }
 }
 
 impl Default for WalOptions {

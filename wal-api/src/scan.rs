@@ -88,13 +88,16 @@ pub(crate) struct Scan {
     /// and its end offset. Bounded: past [`UNPROVEN_TRACKED`] frames the rest are not
     /// tracked, and `proven_end` stays at or below them.
     unproven: std::collections::VecDeque<(Lsn, u64)>,
+    /// Whether `proven_end` is tracked: only where unsynced bytes may be (the newest
+    /// segment); elsewhere it follows `end`.
+    track_proof: bool,
 }
 
 /// Frames after the proven end that a scan tracks (16 bytes each).
 const UNPROVEN_TRACKED: usize = 1 << 20;
 
 impl Scan {
-    fn new(header: &SegmentHeader) -> Scan {
+    fn new(header: &SegmentHeader, track_proof: bool) -> Scan {
         let pos = SEGMENT_HEADER_LEN as u64;
         Scan {
             end: pos,
@@ -106,6 +109,7 @@ impl Scan {
             proven_end: pos,
             durable_max: Lsn::NONE,
             unproven: std::collections::VecDeque::new(),
+            track_proof,
         }
     }
 
@@ -117,6 +121,10 @@ impl Scan {
         *pos += f.len;
         self.end = *pos;
         self.durable_max = self.durable_max.max(f.durable);
+        if !self.track_proof {
+            self.proven_end = *pos;
+            return;
+        }
         let needs = if f.count > 0 { f.last } else { f.lsn };
         if self.unproven.len() < UNPROVEN_TRACKED {
             self.unproven.push_back((needs, *pos));
@@ -321,7 +329,7 @@ pub(crate) async fn scan_segment_into<S: SegmentStore + ?Sized>(
     let mut w = Window::new(store, id, len.min(header.frame_limit()));
     let mut pos = SEGMENT_HEADER_LEN as u64;
     let mut expected = header.base;
-    let mut out = Scan::new(header);
+    let mut out = Scan::new(header, damage == Damage::MaybeUnsynced);
     while pos < w.len {
         // Fast path: in-place record, batch and meta frames already in the window are taken
         // without a read (the common case, frame after frame); anything else (a trailer, a

@@ -139,6 +139,42 @@ pub async fn read_state<S: SegmentStore + ?Sized>(
     Ok(decide_state(reads))
 }
 
+/// Writes `state` into both state slots of `store`, durably, one after the other (the
+/// engine's rule, see [`crate::format::state`]), each with `header(slot)`: while one slot is
+/// being written the other holds a whole state. The engine and a restore from an archive both
+/// write state here.
+pub async fn write_state<S: SegmentStore + ?Sized>(
+    store: &S,
+    state: &LogState,
+    header: impl Fn(SegmentId) -> SegmentHeader,
+) -> Result<()> {
+    for id in STATE_SLOTS {
+        write_slot(store, state, &header(id)).await?;
+    }
+    Ok(())
+}
+
+/// Writes `state` into the state slot `header.id`, durably: what the slot held (an older
+/// state, or a write a crash interrupted) is deleted, then the slot is created, written and
+/// sealed.
+pub async fn write_slot<S: SegmentStore + ?Sized>(
+    store: &S,
+    state: &LogState,
+    header: &SegmentHeader,
+) -> Result<()> {
+    match store.delete(header.id).await {
+        Ok(()) | Err(Error::NotFound { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    let bytes = state.encode_slot(header);
+    let w = store
+        .create(header.id, &bytes[..SEGMENT_HEADER_LEN])
+        .await?;
+    w.append(&bytes[SEGMENT_HEADER_LEN..]).await?;
+    w.seal().await?;
+    Ok(())
+}
+
 /// Decodes every record of segment `id` (checked as by [`check_segment`] with torn tails
 /// allowed). Payloads share `bytes`' buffer.
 pub fn segment_records(id: SegmentId, bytes: &Bytes) -> Result<Vec<Record>> {

@@ -322,7 +322,7 @@ fn outcome(problems: &[Problem]) -> Outcome {
 /// `walctl stat`: a table of segments (or JSON); exit 1 when anything is wrong.
 pub(crate) async fn stat(src: &Source, json: bool) -> Result<Outcome, String> {
     let mut a = analyse(src).await;
-    if let Some(records) = engine_problems(src, &mut a.problems).await {
+    if let Some(records) = engine_problems(src, &mut a.problems).await? {
         a.records = records;
     }
     let mut out = std::io::stdout().lock();
@@ -407,8 +407,15 @@ struct Verdict<'a> {
 /// every sealed segment verified. Problems are added to `problems` when the engine refuses
 /// the log (or opens it only by dropping damaged bytes); `None` for an archive, which the
 /// segment checks alone judge. Returns the records the engine would hand out.
-async fn engine_problems(src: &Source, problems: &mut Vec<Problem>) -> Option<u64> {
-    match src.open_dry(RecoveryMode::TolerateTornTail).await? {
+///
+/// An error that says nothing about the log (a failed read, a segment deleted by a running
+/// writer between the listing and the read) is returned: the tool cannot judge the log then,
+/// and exits 2 rather than calling a healthy log refused.
+async fn engine_problems(src: &Source, problems: &mut Vec<Problem>) -> Result<Option<u64>, String> {
+    let Some(opened) = src.open_dry(RecoveryMode::TolerateTornTail).await else {
+        return Ok(None);
+    };
+    Ok(match opened {
         Ok(dry) if dry.loses_nothing() => {
             // The engine keeps it whole: what the segment checks called a problem is what
             // recovery repairs on its own (a torn tail), never a refusal.
@@ -416,6 +423,9 @@ async fn engine_problems(src: &Source, problems: &mut Vec<Problem>) -> Option<u6
             Some(dry.records())
         }
         Ok(_) => None,
+        Err(e) if !is_log_problem(&e) => {
+            return Err(format!("the log could not be read to judge it: {e}"))
+        }
         Err(e) => {
             if problems.is_empty() {
                 let (segment, offset) = match &e {
@@ -433,6 +443,17 @@ async fn engine_problems(src: &Source, problems: &mut Vec<Problem>) -> Option<u6
             }
             None
         }
+    })
+}
+
+/// Whether an error of the engine or a reader is a verdict on the log (exit 1): corruption,
+/// a refused argument or layout, or an entry that is not a regular file. Anything else (an
+/// I/O failure, a segment that vanished) says nothing about the log (exit 2).
+pub(crate) fn is_log_problem(e: &Error) -> bool {
+    match e {
+        Error::Corrupt { .. } | Error::InvalidArgument(_) => true,
+        Error::Io { source, .. } => source.kind() == std::io::ErrorKind::InvalidInput,
+        _ => false,
     }
 }
 
@@ -440,7 +461,7 @@ async fn engine_problems(src: &Source, problems: &mut Vec<Problem>) -> Option<u6
 /// (see [`engine_problems`]); exit 1 when the engine refuses the log.
 pub(crate) async fn verify(src: &Source, json: bool) -> Result<Outcome, String> {
     let mut a = analyse(src).await;
-    if let Some(records) = engine_problems(src, &mut a.problems).await {
+    if let Some(records) = engine_problems(src, &mut a.problems).await? {
         a.records = records;
     }
     let mut out = std::io::stdout().lock();
@@ -632,4 +653,59 @@ async fn dump_engine(
     }
     out.flush().map_err(|e| e.to_string())?;
     Ok(Outcome::Clean)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Regression: a segment deleted between the listing and the engine's read (a running
+    /// writer's prefix truncation) made `verify` report the healthy log as refused (exit 1);
+    /// it is a failed read, which says nothing about the log (exit 2).
+    #[test]
+    fn a_segment_vanishing_under_the_tool_is_not_a_verdict_on_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let store = wal_fs::FsStore::open(dir.path()).unwrap();
+            let opts = wal_api::WalOptions::default().segment_size(4096);
+            let wal = wal_api::Wal::open(store, opts).await.unwrap();
+            for i in 0..200u32 {
+                wal.append(format!("record {i}").as_bytes()).await.unwrap();
+            }
+            wal.close().await.unwrap();
+        });
+        let listing = crate::source::list_dir(dir.path()).unwrap();
+        assert!(listing.segments.len() > 2);
+        let src = Source::Dir(listing);
+        // Healthy as listed.
+        let mut problems = Vec::new();
+        let got = rt.block_on(engine_problems(&src, &mut problems));
+        assert!(matches!(got, Ok(Some(200))), "{got:?}");
+        assert!(problems.is_empty());
+        // The oldest segment goes before the engine reads it.
+        let Source::Dir(l) = &src else { unreachable!() };
+        std::fs::remove_file(&l.segments[0].1).unwrap();
+        let got = rt.block_on(engine_problems(&src, &mut problems));
+        assert!(got.is_err(), "{got:?} {problems:?}");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(rt.block_on(verify(&src, true)).is_err());
+    }
+
+    #[test]
+    fn corruption_and_refused_entries_are_verdicts_and_io_failures_are_not() {
+        assert!(is_log_problem(&Error::corrupt(
+            wal_api::SegmentId(1),
+            0,
+            "bad"
+        )));
+        let io = |kind| Error::io("reading", None, std::io::Error::from(kind));
+        assert!(is_log_problem(&io(std::io::ErrorKind::InvalidInput)));
+        assert!(!is_log_problem(&io(std::io::ErrorKind::NotFound)));
+        assert!(!is_log_problem(&io(std::io::ErrorKind::PermissionDenied)));
+        assert!(!is_log_problem(&Error::NotFound {
+            segment: wal_api::SegmentId(3)
+        }));
+    }
 }

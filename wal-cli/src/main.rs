@@ -339,11 +339,9 @@ fn tail(
 /// Corruption, or a segment that is not a regular file, is a problem in the log (exit 1);
 /// other errors are I/O errors (exit 2).
 fn tail_failure(e: wal_api::Error) -> Failure {
-    match &e {
-        wal_api::Error::Corrupt { .. } => Failure::Log(e.to_string()),
-        wal_api::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::InvalidInput => {
-            Failure::Log(e.to_string())
-        }
-        _ => Failure::Usage(e.to_string()),
+    if inspect::is_log_problem(&e) {
+        Failure::Log(e.to_string())
+    } else {
+        Failure::Usage(e.to_string())
     }
 }

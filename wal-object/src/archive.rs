@@ -4,7 +4,10 @@
 //! Layout under the archive prefix:
 //!
 //! ```text
-//! <prefix>/segments/<segment>    the sealed segment, byte for byte (never overwritten)
+//! <prefix>/segments/<segment>-<crc>  a sealed segment, byte for byte (never overwritten),
+//!                                named by its id and its trailer's checksum (ids are reused
+//!                                after a suffix truncation); archives written before
+//!                                0.4 name it `<segment>` alone
 //! <prefix>/manifest/<seq>        JSON manifest entries, each created with PutMode::Create
 //! <prefix>/state/<version>       the log's metadata and checkpoint (see `archive_state`)
 //! <prefix>/tmp/...               multipart uploads before they are published
@@ -15,9 +18,8 @@
 //! and retries. This needs only `PutMode::Create`, which every `object_store` backend
 //! (including `LocalFileSystem`) supports.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -26,11 +28,8 @@ use md5::{Digest, Md5};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
-use wal_api::format::{decode_frame, FrameKind, SegmentHeader, SEGMENT_HEADER_LEN};
-use wal_api::segment::{check_segment, segment_records};
-use wal_api::{
-    Error, Lsn, Record, Result, RetentionGate, SegmentId, SegmentStore, SegmentStoreExt, Wal,
-};
+use wal_api::segment::check_segment;
+use wal_api::{Error, Lsn, Result, SegmentId, SegmentIdentity, SegmentStore, SegmentStoreExt};
 
 use crate::io::{self, map_err, Created, Multipart};
 use crate::keys::{pad, parse_pad};
@@ -108,6 +107,23 @@ pub struct ArchivedSegment {
     pub body_crc: u32,
 }
 
+impl ArchivedSegment {
+    /// What the log compares to decide whether its local segment is this one.
+    pub fn identity(&self) -> SegmentIdentity {
+        SegmentIdentity {
+            id: self.id,
+            base_lsn: self.base_lsn,
+            len: self.len,
+            body_crc: self.body_crc,
+        }
+    }
+
+    /// The object's name under `segments/`.
+    fn object_name(&self) -> String {
+        format!("{}-{:08x}", self.id.padded(), self.body_crc)
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct EntryJson {
     id: u64,
@@ -117,6 +133,10 @@ struct EntryJson {
     len: u64,
     crc32: u32,
     body_crc: u32,
+    /// The object's name under `segments/`; absent in entries written before 0.4 (named by
+    /// the id alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -135,6 +155,7 @@ impl From<&ArchivedSegment> for EntryJson {
             len: a.len,
             crc32: a.crc32,
             body_crc: a.body_crc,
+            key: Some(a.object_name()),
         }
     }
 }
@@ -151,22 +172,6 @@ impl From<&EntryJson> for ArchivedSegment {
             body_crc: e.body_crc,
         }
     }
-}
-
-/// What [`Archiver::restore`] wrote.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RestoreReport {
-    /// Segments written to the destination.
-    pub segments: Vec<SegmentId>,
-    /// LSN of the last restored record (`Lsn::NONE` if none).
-    pub last_lsn: Lsn,
-    /// The log state (metadata and checkpoint) written into the restored log, from the
-    /// newest archived state ([`Archiver::archive_state`]); `None` when the archive has none.
-    pub state: Option<wal_api::format::state::LogState>,
-    /// The archived checkpoint, when it lies past the restored records (a restore to an
-    /// earlier LSN): the restored log keeps no checkpoint then, since one past its last
-    /// record would make it refuse to open.
-    pub checkpoint_dropped: Option<Lsn>,
 }
 
 /// Copies sealed segments to an object store and lets a log delete them locally only once
@@ -190,10 +195,18 @@ struct ArchInner {
 }
 
 #[derive(Default)]
-struct ArchState {
+pub(crate) struct ArchState {
+    /// The newest manifest entry of each id.
     segments: BTreeMap<SegmentId, ArchivedSegment>,
+    /// Ids whose entry names its object by the id alone (archives written before 0.4).
+    legacy_keys: BTreeSet<SegmentId>,
     next_manifest: u64,
     skipped_entries: u64,
+    /// Segments being copied, and how many copies of each are in flight.
+    pub(crate) pinned: BTreeMap<SegmentId, usize>,
+    /// Segments a suffix truncation or reset of a log using this archiver as its gate is
+    /// changing or deleting, and how many such operations hold each.
+    pub(crate) discarding: BTreeMap<SegmentId, usize>,
 }
 
 impl fmt::Debug for Archiver {
@@ -253,7 +266,7 @@ impl Archiver {
         Ok(a)
     }
 
-    fn lock(&self) -> MutexGuard<'_, ArchState> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, ArchState> {
         match self.inner.state.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -270,8 +283,14 @@ impl Archiver {
         &self.inner.root
     }
 
-    fn segment_key(&self, id: SegmentId) -> Path {
-        self.inner.root.clone().join("segments").join(id.padded())
+    /// Where the archived copy `a` lives.
+    pub(crate) fn segment_key(&self, a: &ArchivedSegment) -> Path {
+        let dir = self.inner.root.clone().join("segments");
+        if self.lock().legacy_keys.contains(&a.id) {
+            dir.join(a.id.padded())
+        } else {
+            dir.join(a.object_name())
+        }
     }
 
     fn manifest_dir(&self) -> Path {
@@ -297,8 +316,11 @@ impl Archiver {
             })
             .collect();
         seqs.sort_unstable();
-        let loaded: Vec<Bytes> = futures::stream::iter(seqs.iter().map(|s| {
-            let key = dir.clone().join(pad(*s));
+        // Owned keys and store handles: a future borrowing through the closure would not be
+        // `Send` for every lifetime, and callers spawn archiving on a runtime.
+        let keys: Vec<Path> = seqs.iter().map(|s| dir.clone().join(pad(*s))).collect();
+        let loaded: Vec<Bytes> = futures::stream::iter(keys.into_iter().map(|key| {
+            let store = Arc::clone(&self.inner.store);
             async move { store.get(&key).await?.bytes().await }
         }))
         .buffered(16)
@@ -306,6 +328,7 @@ impl Archiver {
         .await
         .map_err(|e| map_err("reading the archive manifest", None, e))?;
         let mut segments = BTreeMap::new();
+        let mut legacy = BTreeSet::new();
         let mut skipped = 0;
         for raw in loaded {
             // An entry that does not decode was never reported archived (entries are read
@@ -316,11 +339,26 @@ impl Archiver {
             };
             for e in &m.segments {
                 let a = ArchivedSegment::from(e);
+                // A later entry of an id supersedes an earlier one (the id was reused after a
+                // suffix truncation, and the later copy was current when it was recorded).
+                match &e.key {
+                    None => {
+                        legacy.insert(a.id);
+                    }
+                    Some(k) if *k == a.object_name() => {
+                        legacy.remove(&a.id);
+                    }
+                    Some(_) => {
+                        skipped += 1;
+                        continue;
+                    }
+                }
                 segments.insert(a.id, a);
             }
         }
         let mut st = self.lock();
         st.segments = segments;
+        st.legacy_keys = legacy;
         st.skipped_entries = skipped;
         st.next_manifest = seqs.last().map_or(0, |s| s + 1);
         Ok(())
@@ -342,24 +380,40 @@ impl Archiver {
         self.lock().segments.get(&id).copied()
     }
 
+    /// Whether the manifest entry of `id` names its object by the id alone.
+    pub(crate) fn is_legacy(&self, id: SegmentId) -> bool {
+        self.lock().legacy_keys.contains(&id)
+    }
+
+    /// Whether the manifest holds exactly the sealed segment `seg` (same id, base LSN,
+    /// length and checksum).
+    pub fn holds(&self, seg: &SegmentIdentity) -> bool {
+        self.get(seg.id).is_some_and(|a| a.identity() == *seg)
+    }
+
     /// Archives segment `id` of `src`: it must be sealed and verify end to end. Uploads it
     /// (never overwriting: an identical copy already there counts as success, a different one
-    /// is [`Error::Archived`]), verifies the stored copy by checksum, records it in the
-    /// manifest, and only then reports it archived.
+    /// is [`Error::Archived`]), verifies the stored copy by checksum, checks that `src` still
+    /// holds the same segment, records it in the manifest, and only then reports it archived.
+    /// A copy already recorded with the same contents is returned as it is; one recorded for
+    /// an earlier segment of the same id (before a suffix truncation) is superseded.
+    ///
+    /// While it runs the segment is pinned: a suffix truncation or reset of a log that uses
+    /// this archiver as its [`RetentionGate`](wal_api::RetentionGate) and would discard the
+    /// segment is refused ([`Error::Archived`]), and this call is refused while such an
+    /// operation runs.
     pub async fn archive_segment<S: SegmentStore + ?Sized>(
         &self,
         src: &S,
         id: SegmentId,
     ) -> Result<ArchivedSegment> {
-        if let Some(a) = self.get(id) {
-            return Ok(a);
-        }
+        let _pin = self.pin(id)?;
         let done = self.copy_verify_record(src, id).await;
         count_archived(&done);
         done
     }
 
-    /// [`archive_segment`](Self::archive_segment) of a segment the manifest does not hold.
+    /// [`archive_segment`](Self::archive_segment) once the segment is pinned.
     async fn copy_verify_record<S: SegmentStore + ?Sized>(
         &self,
         src: &S,
@@ -367,18 +421,24 @@ impl Archiver {
     ) -> Result<ArchivedSegment> {
         let t0 = std::time::Instant::now();
         let bytes = src.read_all(id).await?;
-        // Check the segment and digest it while the upload runs; a segment that fails its
-        // check is removed again and never recorded.
-        let check = {
-            let digest = bytes.clone();
-            let md5 = tokio::task::spawn_blocking(move || hex(&Md5::digest(&digest)));
-            let bytes = bytes.clone();
-            async move {
-                let entry = describe(id, &bytes);
-                md5.await.map(|md5| (entry, md5))
+        if let Some(seg) = SegmentIdentity::read(src, id, bytes.len() as u64).await? {
+            if let Some(a) = self.get(id).filter(|a| a.identity() == seg) {
+                return Ok(a);
             }
+        }
+        // Check the whole segment before anything is uploaded, then digest it while the
+        // upload runs.
+        let entry = describe(id, &bytes)?;
+        let md5 = {
+            let digest = bytes.clone();
+            tokio::task::spawn_blocking(move || hex(&Md5::digest(&digest)))
         };
-        let key = self.segment_key(id);
+        let key = self
+            .inner
+            .root
+            .clone()
+            .join("segments")
+            .join(entry.object_name());
         let store = self.inner.store.as_ref();
         let root = self.inner.root.clone();
         let upload = io::create_object(
@@ -394,31 +454,47 @@ impl Archiver {
                     .join(format!("{}-{}", id.padded(), io::unique()))
             },
         );
-        let (checked, created) = futures::join!(check, upload);
-        let (entry, md5) =
-            checked.map_err(|e| Error::other(format!("checking segment {id}"), e))?;
+        let (md5, created) = futures::join!(md5, upload);
+        let md5 = md5.map_err(|e| Error::other(format!("checking segment {id}"), e))?;
         let created = created.map_err(|e| map_err("archiving", Some(id), e))?;
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(e) => {
-                if created == Created::Ours {
-                    let _ = io::delete_if_exists(store, &key).await;
-                }
-                return Err(e);
-            }
-        };
         if created == Created::Taken {
+            // An earlier run uploaded this segment and died before recording it, or the
+            // object is something else: only an identical copy counts.
+            match io::holds(store, &key, &bytes).await {
+                Ok(Some(true)) => {}
+                Ok(_) => {
+                    return Err(archive_err(
+                        id,
+                        "the archive already holds a different copy of this segment",
+                    ))
+                }
+                Err(e) => return Err(map_err("verifying the archived copy of", Some(id), e)),
+            }
+        } else {
+            self.verify_stored(&key, &bytes, &md5)
+                .await
+                .map_err(|e| match e {
+                    Error::NotFound { .. } => archive_err(id, "archived copy vanished"),
+                    e => e,
+                })?;
+        }
+        // The copy counts only if the log still holds this segment: a store shared with
+        // another process may have cut it meanwhile (this process's truncations are kept out
+        // by the pin).
+        if SegmentIdentity::read(src, id, entry.len)
+            .await
+            .ok()
+            .flatten()
+            != Some(entry.identity())
+        {
+            if created == Created::Ours {
+                let _ = io::delete_if_exists(store, &key).await;
+            }
             return Err(archive_err(
                 id,
-                "the archive already holds a different copy of this segment",
+                "the segment changed while it was being archived (a suffix truncation or reset?)",
             ));
         }
-        self.verify_stored(&key, &bytes, &md5)
-            .await
-            .map_err(|e| match e {
-                Error::NotFound { .. } => archive_err(id, "archived copy vanished"),
-                e => e,
-            })?;
         self.record(entry).await?;
         tracing::info!(
             target: "wal::archive",
@@ -432,21 +508,37 @@ impl Archiver {
         Ok(entry)
     }
 
-    /// How far the archive is behind `src`: the sealed segments (all but the newest) it does
-    /// not hold yet.
-    pub async fn lag<S: SegmentStore + ?Sized>(&self, src: &S) -> Result<ArchiveLag> {
+    /// The sealed segments of `src` (all but the newest, see
+    /// [`archive_sealed`](Self::archive_sealed)) the archive does not hold, oldest first,
+    /// with their lengths.
+    async fn unarchived<S: SegmentStore + ?Sized>(&self, src: &S) -> Result<Vec<(SegmentId, u64)>> {
         let mut listed = src.list_segments().await?;
         listed.sort_by_key(|m| m.id);
         listed.pop();
-        let behind: Vec<_> = listed.iter().filter(|m| self.get(m.id).is_none()).collect();
+        let mut out = Vec::new();
+        for m in listed {
+            let seg = SegmentIdentity::read(src, m.id, m.len).await?;
+            if !seg.is_some_and(|seg| self.holds(&seg)) {
+                out.push((m.id, m.len));
+            }
+        }
+        Ok(out)
+    }
+
+    /// How far the archive is behind `src`: the sealed segments (all but the newest) it does
+    /// not hold yet, compared by contents (a copy of an earlier segment under the same id does
+    /// not count).
+    pub async fn lag<S: SegmentStore + ?Sized>(&self, src: &S) -> Result<ArchiveLag> {
+        let behind = self.unarchived(src).await?;
         Ok(ArchiveLag {
-            oldest_unarchived: behind.first().map(|m| m.id),
+            oldest_unarchived: behind.first().map(|m| m.0),
             segments_behind: behind.len() as u64,
-            bytes_behind: behind.iter().map(|m| m.len).sum(),
+            bytes_behind: behind.iter().map(|m| m.1).sum(),
         })
     }
 
     /// Archives every sealed segment of `src` not archived yet, except the newest segment.
+    /// Segments a truncation or reset is discarding right now are left for the next call.
     ///
     /// The newest segment is skipped even when it carries a seal trailer: a writer may have
     /// appended the trailer without having made it durable yet, and an archived copy of bytes
@@ -459,18 +551,18 @@ impl Archiver {
         src: &S,
     ) -> Result<Vec<ArchivedSegment>> {
         let mut out = Vec::new();
-        let mut listed = src.list_segments().await?;
-        listed.sort_by_key(|m| m.id);
-        listed.pop();
-        for meta in listed {
-            if self.get(meta.id).is_some() {
+        for (id, len) in self.unarchived(src).await? {
+            if SegmentIdentity::read(src, id, len).await?.is_none() || self.is_discarding(id) {
                 continue;
             }
-            let bytes = src.read_all(meta.id).await?;
-            if let Ok(s) = check_segment(meta.id, &bytes, true) {
-                if s.trailer.is_some() {
-                    out.push(self.archive_segment(src, meta.id).await?);
+            match self.archive_segment(src, id).await {
+                Ok(a) => out.push(a),
+                // Gone or cut since it was listed: a truncation won the race.
+                Err(Error::NotFound { .. }) => {}
+                Err(e) if self.is_discarding(id) => {
+                    tracing::debug!(target: "wal::archive", segment = id.0, error = %e, "segment discarded while being archived");
                 }
+                Err(e) => return Err(e),
             }
         }
         Ok(out)
@@ -558,22 +650,20 @@ impl Archiver {
                         }
                     }
                     let mut st = self.lock();
-                    st.segments.insert(entry.id, entry);
+                    if let Some(old) = st.segments.insert(entry.id, entry) {
+                        if old != entry {
+                            tracing::info!(target: "wal::archive", segment = entry.id.0, "an earlier copy under this id is superseded (the id was reused after a suffix truncation)");
+                        }
+                    }
+                    st.legacy_keys.remove(&entry.id);
                     st.next_manifest = st.next_manifest.max(seq + 1);
                     return Ok(());
                 }
                 Created::Taken => {
                     // Another archiver wrote this entry; catch up and retry.
                     self.reload().await?;
-                    match self.get(entry.id) {
-                        Some(e) if e == entry => return Ok(()),
-                        Some(_) => {
-                            return Err(archive_err(
-                                entry.id,
-                                "the manifest records a different copy of this segment",
-                            ))
-                        }
-                        None => {}
+                    if self.get(entry.id) == Some(entry) && !self.is_legacy(entry.id) {
+                        return Ok(());
                     }
                     let mut st = self.lock();
                     st.next_manifest = st.next_manifest.max(seq + 1);
@@ -581,136 +671,6 @@ impl Archiver {
             }
         }
         Err(archive_err(entry.id, "manifest update kept losing races"))
-    }
-
-    /// Fetches an archived segment and checks it against its manifest entry.
-    pub async fn fetch(&self, id: SegmentId) -> Result<Bytes> {
-        let entry = self.get(id).ok_or(Error::NotFound { segment: id })?;
-        let bytes = self
-            .inner
-            .store
-            .get(&self.segment_key(id))
-            .await
-            .map_err(|e| map_err("reading the archived copy of", Some(id), e))?
-            .bytes()
-            .await
-            .map_err(|e| map_err("reading the archived copy of", Some(id), e))?;
-        if bytes.len() as u64 != entry.len || crc32fast::hash(&bytes) != entry.crc32 {
-            return Err(Error::corrupt(id, 0, "archived copy fails its checksum"));
-        }
-        Ok(bytes)
-    }
-
-    /// Reads the records in `range` that the archive holds, in LSN order. Fails with
-    /// [`Error::Trimmed`] if the archive does not hold the start of the range.
-    pub async fn read(&self, range: Range<Lsn>) -> Result<Vec<Record>> {
-        let mut out: Vec<Record> = Vec::new();
-        if range.start >= range.end {
-            return Ok(out);
-        }
-        let segs: Vec<ArchivedSegment> = self
-            .archived()
-            .into_iter()
-            .filter(|a| a.records > 0 && a.last_lsn >= range.start && a.base_lsn < range.end)
-            .collect();
-        let mut next = range.start;
-        for a in segs {
-            if a.base_lsn > next {
-                break;
-            }
-            let bytes = self.fetch(a.id).await?;
-            for r in segment_records(a.id, &bytes)? {
-                if r.lsn >= next && r.lsn < range.end {
-                    next = r.lsn.next();
-                    out.push(r);
-                }
-            }
-        }
-        if out.first().is_none_or(|r| r.lsn != range.start) {
-            let first = self.archived().first().map_or(Lsn::NONE, |a| a.base_lsn);
-            return Err(Error::Trimmed {
-                requested: range.start,
-                first,
-            });
-        }
-        Ok(out)
-    }
-
-    /// Rebuilds a log into `dst` (which must be empty) from the archive, holding every record
-    /// up to `upto` (cut at the last whole frame at or before it: a batch is never split). The
-    /// last segment is left unsealed when cut, so the log recovers it and appends after it.
-    pub async fn restore<S: SegmentStore + ?Sized>(
-        &self,
-        dst: &S,
-        upto: Lsn,
-    ) -> Result<RestoreReport> {
-        if !dst.list().await?.is_empty() {
-            return Err(Error::InvalidArgument(
-                "restore needs an empty destination store".into(),
-            ));
-        }
-        let mut report = RestoreReport::default();
-        let mut prev: Option<ArchivedSegment> = None;
-        for a in self.archived() {
-            if a.base_lsn > upto {
-                break;
-            }
-            if let Some(p) = prev {
-                if p.last_lsn.next() != a.base_lsn {
-                    return Err(Error::corrupt(
-                        a.id,
-                        0,
-                        format!(
-                            "archive has a gap after segment {} (LSN {})",
-                            p.id, p.last_lsn
-                        ),
-                    ));
-                }
-            }
-            prev = Some(a);
-            let bytes = self.fetch(a.id).await?;
-            let header = bytes.get(..SEGMENT_HEADER_LEN).ok_or_else(|| {
-                Error::corrupt(a.id, 0, "archived segment shorter than its header")
-            })?;
-            let layout = SegmentHeader::decode(header)
-                .map_err(|r| Error::corrupt(a.id, 0, r))?
-                .layout();
-            let w = dst.create(a.id, header).await?;
-            if a.last_lsn <= upto {
-                w.append(&bytes[SEGMENT_HEADER_LEN..]).await?;
-                w.seal().await?;
-                report.segments.push(a.id);
-                report.last_lsn = a.last_lsn;
-                tracing::info!(target: "wal::archive", segment = a.id.0, bytes = a.len, last_lsn = a.last_lsn.0, "segment restored");
-                continue;
-            }
-            // Cut inside this segment at the last frame ending at or before `upto`.
-            let mut pos = SEGMENT_HEADER_LEN;
-            let mut last = a.base_lsn.prev();
-            while let Ok(f) = decode_frame(&bytes[pos..], layout) {
-                if f.kind == FrameKind::Seal || f.last_lsn() > upto {
-                    break;
-                }
-                last = f.last_lsn();
-                pos += f.len();
-            }
-            w.append(&bytes[SEGMENT_HEADER_LEN..pos]).await?;
-            w.sync().await?;
-            report.segments.push(a.id);
-            report.last_lsn = last;
-            tracing::info!(target: "wal::archive", segment = a.id.0, last_lsn = last.0, "segment restored, cut at the requested LSN");
-            break;
-        }
-        if let Some(mut state) = self.archived_state().await? {
-            if let Some(c) = state.checkpoint.filter(|&c| c > report.last_lsn) {
-                tracing::warn!(target: "wal::archive", checkpoint = c.0, last_lsn = report.last_lsn.0, "the archived checkpoint lies past the restored records: not restored");
-                state.checkpoint = None;
-                report.checkpoint_dropped = Some(c);
-            }
-            crate::archive_state::write_slots(dst, &state).await?;
-            report.state = Some(state);
-        }
-        Ok(report)
     }
 }
 
@@ -742,43 +702,4 @@ fn describe(id: SegmentId, bytes: &Bytes) -> Result<ArchivedSegment> {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-impl RetentionGate for Archiver {
-    fn may_delete(&self, id: SegmentId) -> bool {
-        self.lock().segments.contains_key(&id)
-    }
-
-    fn is_archived(&self, id: SegmentId) -> bool {
-        self.lock().segments.contains_key(&id)
-    }
-}
-
-/// Reads `range` across the archive and the live log: LSNs below the log's first LSN come
-/// from the archive, the rest from the log (with its default visibility).
-pub async fn read_through<S: SegmentStore>(
-    archive: &Archiver,
-    wal: &Wal<S>,
-    range: Range<Lsn>,
-) -> Result<Vec<Record>> {
-    let first = wal.first_lsn();
-    let mut out = Vec::new();
-    if range.start < first {
-        let end = first.min(range.end);
-        out = archive.read(range.start..end).await?;
-        if out.last().map(|r| r.lsn.next()) != Some(end) {
-            return Err(Error::Trimmed {
-                requested: out.last().map_or(range.start, |r| r.lsn.next()),
-                first,
-            });
-        }
-    }
-    let from = range.start.max(first);
-    if from < range.end {
-        let mut s = wal.read(from..range.end);
-        while let Some(r) = s.next().await {
-            out.push(r?);
-        }
-    }
-    Ok(out)
 }

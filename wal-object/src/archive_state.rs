@@ -16,7 +16,7 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
 use wal_api::format::state::{LogState, STATE_SLOTS};
-use wal_api::format::{new_salt, SegmentHeader, SEGMENT_HEADER_LEN};
+use wal_api::format::{new_salt, SegmentHeader};
 use wal_api::segment::read_state;
 use wal_api::{Error, Lsn, Result, SegmentStore};
 
@@ -96,12 +96,8 @@ impl Archiver {
 
 /// Writes `state` into both state slots of `dst` (a restored log), as the engine writes them.
 pub(crate) async fn write_slots<S: SegmentStore + ?Sized>(dst: &S, state: &LogState) -> Result<()> {
-    for id in STATE_SLOTS {
-        let h = SegmentHeader::new(id, Lsn::FIRST, new_salt());
-        let bytes = state.encode_slot(&h);
-        let w = dst.create(id, &bytes[..SEGMENT_HEADER_LEN]).await?;
-        w.append(&bytes[SEGMENT_HEADER_LEN..]).await?;
-        w.seal().await?;
-    }
-    Ok(())
+    wal_api::segment::write_state(dst, state, |id| {
+        SegmentHeader::new(id, Lsn::FIRST, new_salt())
+    })
+    .await
 }

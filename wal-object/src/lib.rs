@@ -51,16 +51,17 @@ mod archive_state;
 mod chunk;
 #[cfg(feature = "testing")]
 mod faults;
+mod gate;
 mod io;
 mod keys;
+mod restore;
 mod store;
 mod url;
 
-pub use archive::{
-    read_through, ArchiveLag, ArchivedSegment, Archiver, ArchiverOptions, RestoreReport,
-};
+pub use archive::{ArchiveLag, ArchivedSegment, Archiver, ArchiverOptions};
 #[cfg(feature = "testing")]
 pub use faults::{FailingObjectStore, FaultConfig, FaultStats};
+pub use restore::{read_through, RestoreReport};
 pub use store::{ObjectOptions, ObjectStoreSegments};
 pub use url::open_url;
 

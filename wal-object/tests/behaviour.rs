@@ -10,8 +10,8 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use wal_api::segment::check_segment;
 use wal_api::{
-    Error, Lsn, Never, PerWrite, RetentionGate, SegmentId, SegmentStore, SegmentStoreExt, Wal,
-    WalOptions,
+    Error, Lsn, Never, PerWrite, RetentionGate, SegmentId, SegmentIdentity, SegmentStore,
+    SegmentStoreExt, Wal, WalOptions,
 };
 use wal_memory::MemoryStore;
 use wal_object::{read_through, Archiver, ArchiverOptions, ObjectOptions, ObjectStoreSegments};
@@ -256,7 +256,7 @@ fn archiver_gates_retention_reads_through_and_restores() {
         let done = archiver.archive_sealed(&local).await.unwrap();
         assert_eq!(done.len(), sealed);
         for a in &done {
-            assert!(archiver.may_delete(a.id) && archiver.is_archived(a.id));
+            assert!(archiver.may_delete(&a.identity()) && archiver.is_archived(&a.identity()));
             let src = local.read_all(a.id).await.unwrap();
             assert_eq!(crc32fast::hash(&src), a.crc32);
         }
@@ -314,8 +314,13 @@ fn archiving_never_overwrites_a_different_copy_and_accepts_an_identical_one() {
         let (local, _wal, _) = local_log(None).await;
         let id = SegmentId(1);
         let bytes = local.read_all(id).await.unwrap();
+        let seg = SegmentIdentity::read(&local, id, bytes.len() as u64)
+            .await
+            .unwrap()
+            .unwrap();
+        let name = format!("{}-{:08x}", id.padded(), seg.body_crc);
         // An identical copy already there (an earlier run died before the manifest): success.
-        let key = Path::from(format!("a1/segments/{}", id.padded()));
+        let key = Path::from(format!("a1/segments/{name}"));
         bucket
             .put(&key, PutPayload::from(bytes.clone()))
             .await
@@ -323,7 +328,7 @@ fn archiving_never_overwrites_a_different_copy_and_accepts_an_identical_one() {
         let a1 = Archiver::open(bucket.clone(), "a1").await.unwrap();
         assert_eq!(a1.archive_segment(&local, id).await.unwrap().id, id);
         // A different copy: refused, and left alone.
-        let key = Path::from(format!("a2/segments/{}", id.padded()));
+        let key = Path::from(format!("a2/segments/{name}"));
         let mut other = bytes.to_vec();
         other[60] ^= 1;
         bucket
@@ -333,7 +338,7 @@ fn archiving_never_overwrites_a_different_copy_and_accepts_an_identical_one() {
         let a2 = Archiver::open(bucket.clone(), "a2").await.unwrap();
         let e = a2.archive_segment(&local, id).await.unwrap_err();
         assert!(matches!(e, Error::Archived { .. }), "{e}");
-        assert!(!a2.may_delete(id));
+        assert!(!a2.may_delete(&seg));
         let kept = bucket.get(&key).await.unwrap().bytes().await.unwrap();
         assert_eq!(&kept[..], &other[..]);
         // The unsealed tail is not archived.

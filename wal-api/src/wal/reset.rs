@@ -29,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::format::meta::encode_reset;
 use crate::format::{encode_marker, FrameKind, SEGMENT_HEADER_LEN};
 use crate::lsn::Lsn;
+use crate::retention::Discarding;
 use crate::store::SegmentStore;
 
 use super::recovery::SegInfo;
@@ -92,14 +93,13 @@ impl<S: SegmentStore> Wal<S> {
             .map_err(|_| Error::InvalidArgument("segment table lock poisoned".into()))?
             .segs
             .clone();
-        if let Some(gate) = &inner.opts.retention {
-            if let Some(s) = segs.iter().find(|s| gate.is_archived(s.id)) {
-                return Err(Error::Archived {
-                    segment: s.id,
-                    detail: format!("a reset to LSN {next} would discard an archived segment"),
-                });
-            }
-        }
+        let _discarding = Discarding::begin(
+            inner.opts.retention.as_deref(),
+            &inner.store,
+            segs.iter().map(|s| (s.id, s.len, s.sealed)),
+            &format!("a reset to LSN {next}"),
+        )
+        .await?;
         let first = inner.first_lsn();
         super::check_successor(st.io.seg)?;
 

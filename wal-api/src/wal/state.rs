@@ -19,8 +19,7 @@ use super::recovery::RecoveryReport;
 use super::{recovery, Inner, Ticket, Wal};
 use crate::error::{Error, Result};
 use crate::format::state::{LogState, MAX_META_KEY, STATE_SLOTS};
-use crate::format::SEGMENT_HEADER_LEN;
-use crate::lsn::{Lsn, SegmentId};
+use crate::lsn::Lsn;
 use crate::options::{RecoveryMode, WalOptions};
 use crate::segment::read_state;
 use crate::store::{SegmentMeta, SegmentStore};
@@ -243,30 +242,10 @@ pub(crate) async fn write_state<S: SegmentStore>(
     opts: &WalOptions,
     state: &LogState,
 ) -> Result<()> {
-    for id in STATE_SLOTS {
-        write_slot(store, opts, id, state).await?;
-    }
-    Ok(())
-}
-
-/// Writes `state` into slot `id`, durably: delete what the slot held (an older state, or a
-/// write a crash interrupted), create it, write the state, seal.
-async fn write_slot<S: SegmentStore>(
-    store: &S,
-    opts: &WalOptions,
-    id: SegmentId,
-    state: &LogState,
-) -> Result<()> {
-    match store.delete(id).await {
-        Ok(()) | Err(Error::NotFound { .. }) => {}
-        Err(e) => return Err(e),
-    }
-    let h = recovery::new_header(opts, id, Lsn::FIRST);
-    let bytes = state.encode_slot(&h);
-    let w = store.create(id, &bytes[..SEGMENT_HEADER_LEN]).await?;
-    w.append(&bytes[SEGMENT_HEADER_LEN..]).await?;
-    w.seal().await?;
-    Ok(())
+    crate::segment::write_state(store, state, |id| {
+        recovery::new_header(opts, id, Lsn::FIRST)
+    })
+    .await
 }
 
 /// Makes `state` say what a reset to `next` means (checkpoint `next - 1`, none for 1) and
@@ -328,7 +307,8 @@ pub(crate) async fn load_state<S: SegmentStore>(
                 Err(e) => return Err(e),
             }
         } else {
-            write_slot(store, opts, id, &d.state).await?;
+            let h = recovery::new_header(opts, id, Lsn::FIRST);
+            crate::segment::write_slot(store, &d.state, &h).await?;
         }
     }
     Ok(d.state)

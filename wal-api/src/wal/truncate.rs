@@ -7,6 +7,7 @@ use super::{Inner, Wal};
 use crate::error::{Error, Result};
 use crate::format::{decode_frame, FrameKind, Layout, SEGMENT_HEADER_LEN};
 use crate::lsn::{Lsn, SegmentId};
+use crate::retention::{Discarding, SegmentIdentity};
 use crate::store::{SegmentStore, SegmentStoreExt};
 
 impl<S: SegmentStore> Wal<S> {
@@ -23,20 +24,30 @@ impl<S: SegmentStore> Wal<S> {
         let inner = &*self.inner;
         let _life = inner.lifecycle.lock().await;
         inner.check_open()?;
-        let victims: Vec<SegmentId> = {
+        // Candidates: sealed segments whose successor starts at or below `lsn`, oldest first.
+        let candidates: Vec<(SegmentId, u64)> = {
             let t = inner
                 .table
                 .read()
                 .map_err(|_| Error::InvalidArgument("segment table lock poisoned".into()))?;
-            let gate = inner.opts.retention.as_ref();
             t.segs
                 .windows(2)
-                .take_while(|w| {
-                    w[1].base <= lsn && w[0].sealed && gate.is_none_or(|g| g.may_delete(w[0].id))
-                })
-                .map(|w| w[0].id)
+                .take_while(|w| w[1].base <= lsn && w[0].sealed)
+                .map(|w| (w[0].id, w[0].len))
                 .collect()
         };
+        // The gate judges each by its contents: an id alone may name a segment the archive
+        // never saw (ids are reused after a suffix truncation).
+        let mut victims = Vec::with_capacity(candidates.len());
+        for (id, len) in candidates {
+            if let Some(gate) = inner.opts.retention.as_deref() {
+                let seg = SegmentIdentity::read(&inner.store, id, len).await?;
+                if !seg.is_some_and(|seg| gate.may_delete(&seg)) {
+                    break;
+                }
+            }
+            victims.push(id);
+        }
         for id in victims {
             // Leave the table first: a reader then finds the segment gone and reports
             // `Trimmed`, instead of finding it listed and failing to read it. A failed delete
@@ -119,14 +130,13 @@ impl<S: SegmentStore> Wal<S> {
             )));
         };
         let target = segs[k];
-        if let Some(gate) = &inner.opts.retention {
-            if let Some(s) = segs[k..].iter().find(|s| gate.is_archived(s.id)) {
-                return Err(Error::Archived {
-                    segment: s.id,
-                    detail: format!("truncating after LSN {lsn} would change an archived segment"),
-                });
-            }
-        }
+        let _discarding = Discarding::begin(
+            inner.opts.retention.as_deref(),
+            &inner.store,
+            segs[k..].iter().map(|s| (s.id, s.len, s.sealed)),
+            &format!("truncating after LSN {lsn}"),
+        )
+        .await?;
         let (cut, records, body_crc) = inner
             .find_cut(target.id, target.base, target.layout, lsn)
             .await?;
