@@ -177,9 +177,10 @@ impl From<&EntryJson> for ArchivedSegment {
 /// Copies sealed segments to an object store and lets a log delete them locally only once
 /// they are safe there. Clones share state.
 ///
-/// Pass it as the log's [`RetentionGate`] (`WalOptions::retention`): prefix truncation then
-/// deletes only segments whose archived copy is verified and recorded in the manifest, and
-/// suffix truncation refuses to touch archived segments.
+/// Pass it as the log's [`RetentionGate`](wal_api::RetentionGate) (`WalOptions::retention`):
+/// prefix truncation then deletes only segments whose archived copy (same contents, not just
+/// the same id) is verified and recorded in the manifest, suffix truncation and reset refuse
+/// to touch archived segments, and neither runs on a segment while it is being archived.
 #[derive(Clone)]
 pub struct Archiver {
     inner: Arc<ArchInner>,
