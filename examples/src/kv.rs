@@ -552,7 +552,7 @@ mod tests {
     #[tokio::test]
     async fn same_engine_runs_on_a_real_directory() {
         let tmp = tempfile::tempdir().unwrap();
-        let log = wal_fs::FsStore::open(tmp.path().join("log")).unwrap();
+        let log = wal_fs::FsStore::open_or_create(tmp.path().join("log")).unwrap();
         let dir = FsDir::open(tmp.path().join("snapshots")).unwrap();
         let mut kv = Kv::open(log, dir.clone(), KvOptions::default())
             .await
@@ -563,7 +563,7 @@ mod tests {
         kv.close().await.unwrap();
         assert!(dir.read(SNAPSHOT).await.unwrap().is_some());
         assert!(dir.read(SNAPSHOT_TMP).await.unwrap().is_none());
-        let log = wal_fs::FsStore::open(tmp.path().join("log")).unwrap();
+        let log = wal_fs::FsStore::open_or_create(tmp.path().join("log")).unwrap();
         let kv = Kv::open(log, dir, KvOptions::default()).await.unwrap();
         assert_eq!(kv.get("a"), Some("1"));
         assert_eq!(kv.get("b"), Some("2"));

@@ -55,6 +55,15 @@ pub enum Error {
         /// The directory or prefix that is locked.
         what: String,
     },
+    /// The place a log was to be opened from holds no log (a typo, or the wrong directory
+    /// level); nothing was created. Check the path, or ask for a new log explicitly (for the
+    /// filesystem backend, `FsStore::open_or_create`).
+    NoLog {
+        /// The path or prefix.
+        path: String,
+        /// What was found there instead ("nothing", or the entries).
+        found: String,
+    },
     /// A record (or atomic batch) is larger than the configured maximum.
     RecordTooLarge {
         /// Size of the rejected record or batch payload.
@@ -170,6 +179,10 @@ impl fmt::Display for Error {
                 write!(f, "fenced: another writer took over this log ({detail})")
             }
             Error::AlreadyOpen { what } => write!(f, "log already open by another writer: {what}"),
+            Error::NoLog { path, found } => write!(
+                f,
+                "no log at {path} (found {found}); check the path, or create a new log there explicitly"
+            ),
             Error::RecordTooLarge { size, max } => {
                 write!(
                     f,
@@ -342,6 +355,10 @@ mod tests {
             },
             Error::AlreadyOpen {
                 what: "/var/wal".into(),
+            },
+            Error::NoLog {
+                path: "/var/wal".into(),
+                found: "nothing".into(),
             },
             Error::RecordTooLarge { size: 10, max: 5 },
             Error::Closed,

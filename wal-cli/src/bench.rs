@@ -74,7 +74,7 @@ pub(crate) async fn run(dir: &str, cfg: Config) -> Result<Outcome, String> {
     let lock_path = Path::new(dir).join(wal_fs::LOCK_FILE);
     let existed = lock_path.exists();
     let _lock = DirLock {
-        _store: Some(FsStore::open(dir).map_err(|e| format!("{dir}: {e}"))?),
+        _store: Some(FsStore::open_or_create(dir).map_err(|e| format!("{dir}: {e}"))?),
         created: (!existed).then_some(lock_path),
     };
     let scratch = Scratch(Path::new(dir).join(format!("walctl-bench-{}", std::process::id())));
@@ -84,7 +84,7 @@ pub(crate) async fn run(dir: &str, cfg: Config) -> Result<Outcome, String> {
     let raw = raw_fdatasync(&raw_dir, 200).map_err(|e| format!("raw fdatasync: {e}"))?;
     println!("raw pwrite + fdatasync: median {raw:.1} µs");
 
-    let store = FsStore::open(scratch.0.join("log")).map_err(|e| e.to_string())?;
+    let store = FsStore::open_or_create(scratch.0.join("log")).map_err(|e| e.to_string())?;
     let wal = Wal::open(
         store,
         WalOptions::default().sync_policy(GroupCommit::default()),

@@ -518,8 +518,31 @@ async fn good_records(id: SegmentId, bytes: &Bytes) -> Result<Vec<(Lsn, Bytes)>,
 #[derive(Serialize)]
 struct JsonRecord<'a> {
     lsn: u64,
-    /// Payload as escaped text, or hex with `--hex`.
-    data: &'a str,
+    /// The payload, when it is UTF-8 text and `--hex` was not given (JSON escapes keep every
+    /// character, so the bytes come back exactly).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a str>,
+    /// The payload in hex otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hex: Option<String>,
+}
+
+impl<'a> JsonRecord<'a> {
+    /// A record line that gives back exactly `data`.
+    fn new(lsn: Lsn, data: &'a [u8], hex: bool) -> JsonRecord<'a> {
+        match std::str::from_utf8(data) {
+            Ok(text) if !hex => JsonRecord {
+                lsn: lsn.0,
+                data: Some(text),
+                hex: None,
+            },
+            _ => JsonRecord {
+                lsn: lsn.0,
+                data: None,
+                hex: Some(payload(data, true)),
+            },
+        }
+    }
 }
 
 /// A problem line of `walctl dump --json`.
@@ -598,13 +621,7 @@ pub(crate) async fn dump(
         };
         for (lsn, data) in records.iter().filter(|r| r.0 >= from && r.0 <= to) {
             let w = if json {
-                json_line(
-                    &mut out,
-                    &JsonRecord {
-                        lsn: lsn.0,
-                        data: &payload(data, hex),
-                    },
-                )
+                json_line(&mut out, &JsonRecord::new(*lsn, data, hex))
             } else {
                 print_record(&mut out, lsn.0, data, hex).map_err(|e| e.to_string())
             };
@@ -631,21 +648,19 @@ async fn dump_engine(
     json: bool,
 ) -> Result<Outcome, String> {
     let mut out = std::io::stdout().lock();
-    let start = from.max(dry.wal.first_lsn());
-    if start > to {
-        return Ok(Outcome::Clean);
+    let (first, last) = (dry.wal.first_lsn(), dry.wal.written_lsn());
+    let start = from.max(first);
+    if first <= last && (start > to || from > last) {
+        // A log with records, none of them in the range: say so rather than print nothing.
+        return Err(format!(
+            "no record in LSN {from}..={to}: the log holds LSN {first}..={last}"
+        ));
     }
     let mut stream = dry.wal.read_with(start..=to, Visibility::Written);
     while let Some(r) = stream.next().await {
         let r = r.map_err(|e| format!("reading LSN {}: {e}", start))?;
         let w = if json {
-            json_line(
-                &mut out,
-                &JsonRecord {
-                    lsn: r.lsn.0,
-                    data: &payload(&r.data, hex),
-                },
-            )
+            json_line(&mut out, &JsonRecord::new(r.lsn, &r.data, hex))
         } else {
             print_record(&mut out, r.lsn.0, &r.data, hex).map_err(|e| e.to_string())
         };
@@ -668,7 +683,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
-            let store = wal_fs::FsStore::open(dir.path()).unwrap();
+            let store = wal_fs::FsStore::open_or_create(dir.path()).unwrap();
             let opts = wal_api::WalOptions::default().segment_size(4096);
             let wal = wal_api::Wal::open(store, opts).await.unwrap();
             for i in 0..200u32 {

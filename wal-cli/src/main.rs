@@ -121,7 +121,9 @@ enum Cmd {
         /// Payloads in hex instead of escaped text.
         #[arg(long)]
         hex: bool,
-        /// JSON lines: `{"lsn":N,"data":"..."}` per record, `{"problem":{...}}` per problem.
+        /// JSON lines, lossless: `{"lsn":N,"data":"<text>"}` per record whose payload is
+        /// UTF-8 (`{"lsn":N,"hex":"<hex>"}` otherwise, or with `--hex`), `{"problem":{...}}`
+        /// per problem. A range holding none of the log's records is an error (exit 2).
         #[arg(long)]
         json: bool,
     },

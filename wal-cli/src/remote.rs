@@ -88,7 +88,7 @@ pub(crate) async fn restore(url: &str, dir: &str, to: Lsn) -> Result<Outcome, St
     if archiver.archived().is_empty() {
         return Err(format!("{url} holds no archived segment"));
     }
-    let local = FsStore::open(dir).map_err(|e| format!("{dir}: {e}"))?;
+    let local = FsStore::open_or_create(dir).map_err(|e| format!("{dir}: {e}"))?;
     let bar = spinner(&format!(
         "restoring up to {} archived segments",
         archiver.archived().len()

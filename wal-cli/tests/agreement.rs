@@ -59,7 +59,7 @@ async fn engine(dir: &Path, mode: RecoveryMode) -> (bool, bool) {
         .recovery_mode(mode)
         .verify_on_open(true)
         .max_record_size(1 << 30);
-    let store = match FsStore::open(copy.path()) {
+    let store = match FsStore::open_or_create(copy.path()) {
         Ok(s) => s,
         Err(_) => return (false, false),
     };
@@ -81,7 +81,7 @@ async fn engine(dir: &Path, mode: RecoveryMode) -> (bool, bool) {
 async fn base_log() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let wal = Wal::open(
-        FsStore::open(dir.path()).unwrap(),
+        FsStore::open_or_create(dir.path()).unwrap(),
         WalOptions::default().segment_size(700),
     )
     .await

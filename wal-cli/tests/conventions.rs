@@ -7,7 +7,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use wal_api::{SegmentId, SegmentStore, Wal, WalOptions};
+use wal_api::{Lsn, SegmentId, SegmentStore, Wal, WalOptions};
+use wal_fs::FsStore;
 use wal_memory::MemoryStore;
 
 /// Writes `n` records (`record 0001` ...) over segments of `segment_size` bytes and copies the
@@ -206,6 +207,66 @@ async fn json_output_parses() {
     assert_eq!(recs.len(), 2);
     assert_eq!(recs[1]["lsn"], 30);
     assert_eq!(recs[1]["data"], "record 0030");
+}
+
+/// Regression: `dump --json` wrote payloads as escaped text that could not be turned back
+/// into bytes, and a range outside the log printed nothing and exited 0.
+#[tokio::test]
+async fn dump_json_gives_back_every_byte_and_a_range_outside_the_log_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let payloads: Vec<Vec<u8>> = vec![
+        b"plain text".to_vec(),
+        "tab\t, quote \", backslash \\, \u{0} and \u{1F600}"
+            .as_bytes()
+            .to_vec(),
+        vec![0xff, 0x00, 0xfe, b'\\', b'x'],
+        Vec::new(),
+    ];
+    {
+        let store = FsStore::open_or_create(dir.path()).unwrap();
+        let wal = Wal::open(store, WalOptions::default()).await.unwrap();
+        for p in &payloads {
+            wal.append(p).await.unwrap();
+        }
+        wal.checkpoint(Lsn(1)).await.unwrap();
+        wal.close().await.unwrap();
+    }
+    let d = dir.path().to_str().unwrap();
+    for hex in [false, true] {
+        let mut args = vec!["dump", d, "--json"];
+        if hex {
+            args.push("--hex");
+        }
+        let (code, out, err) = walctl(&args);
+        assert_eq!(code, 0, "{err}");
+        let back: Vec<(u64, Vec<u8>)> = out
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let bytes = match (v["data"].as_str(), v["hex"].as_str()) {
+                    (Some(t), None) => t.as_bytes().to_vec(),
+                    (None, Some(h)) => (0..h.len())
+                        .step_by(2)
+                        .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+                        .collect(),
+                    _ => panic!("one of data and hex: {l}"),
+                };
+                (v["lsn"].as_u64().unwrap(), bytes)
+            })
+            .collect();
+        // The checkpoint at 1 leaves 2..=4, byte for byte.
+        let want: Vec<(u64, Vec<u8>)> = (2..=4)
+            .map(|l| (l, payloads[l as usize - 1].clone()))
+            .collect();
+        assert_eq!(back, want, "hex {hex}");
+    }
+    for range in [&["--from", "5"][..], &["--from", "1", "--to", "1"][..]] {
+        let mut args = vec!["dump", d];
+        args.extend_from_slice(range);
+        let (code, out, err) = walctl(&args);
+        assert_eq!(code, 2, "{range:?}: {out}");
+        assert!(err.contains("the log holds LSN 2..=4"), "{err}");
+    }
 }
 
 /// A FIFO in place of the segment `tail` follows makes it stop with an error; it never

@@ -115,7 +115,7 @@ async fn walctl_tail_follows_a_running_writer() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap().to_string();
     let wal = Wal::open(
-        wal_fs::FsStore::open(dir.path()).unwrap(),
+        wal_fs::FsStore::open_or_create(dir.path()).unwrap(),
         WalOptions::default().segment_size(2048),
     )
     .await
@@ -155,7 +155,7 @@ async fn walctl_archive_and_restore_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
     let wal = Wal::open(
-        wal_fs::FsStore::open(&log).unwrap(),
+        wal_fs::FsStore::open_or_create(&log).unwrap(),
         WalOptions::default().segment_size(1024),
     )
     .await
@@ -210,7 +210,7 @@ fn walctl_bench_runs_and_cleans_up() {
     let (code, _) = walctl_err(&["bench", d, "--appenders", "0"]);
     assert_eq!(code, 2);
     // A directory a writer holds is refused.
-    let store = wal_fs::FsStore::open(dir.path()).unwrap();
+    let store = wal_fs::FsStore::open_or_create(dir.path()).unwrap();
     let (code, err) = walctl_err(&["bench", d, "--seconds", "1"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("already open"), "{err}");
@@ -238,7 +238,7 @@ mod s3 {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("log");
         let wal = Wal::open(
-            wal_fs::FsStore::open(&log).unwrap(),
+            wal_fs::FsStore::open_or_create(&log).unwrap(),
             WalOptions::default().segment_size(1024),
         )
         .await
@@ -327,7 +327,7 @@ async fn walctl_archive_and_restore_keep_metadata_and_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
     let wal = Wal::open(
-        wal_fs::FsStore::open(&log).unwrap(),
+        wal_fs::FsStore::open_or_create(&log).unwrap(),
         WalOptions::default().segment_size(1024),
     )
     .await
@@ -354,7 +354,7 @@ async fn walctl_archive_and_restore_keep_metadata_and_checkpoint() {
         "{out}"
     );
     let wal = Wal::open(
-        wal_fs::FsStore::open(&restored).unwrap(),
+        wal_fs::FsStore::open_or_create(&restored).unwrap(),
         WalOptions::default(),
     )
     .await
@@ -373,7 +373,7 @@ async fn walctl_archive_and_restore_keep_metadata_and_checkpoint() {
         "{out}"
     );
     let wal = Wal::open(
-        wal_fs::FsStore::open(&early).unwrap(),
+        wal_fs::FsStore::open_or_create(&early).unwrap(),
         WalOptions::default(),
     )
     .await
@@ -388,7 +388,7 @@ async fn walctl_archive_and_restore_keep_metadata_and_checkpoint() {
 async fn a_huge_sparse_tail_is_checked_in_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
     let wal = Wal::open(
-        wal_fs::FsStore::open(dir.path()).unwrap(),
+        wal_fs::FsStore::open_or_create(dir.path()).unwrap(),
         WalOptions::default().segment_size(4096),
     )
     .await

@@ -8,13 +8,14 @@
 //! use wal_fs::{FsOptions, FsStore, SyncMode};
 //!
 //! let dir = tempfile::tempdir().unwrap();
-//! let store = FsStore::open_with(dir.path(), FsOptions::default().sync_mode(SyncMode::DataSync))?;
+//! let opts = FsOptions::default().sync_mode(SyncMode::DataSync).create_if_missing(true);
+//! let store = FsStore::open_with(dir.path(), opts)?;
 //! let wal = Wal::open(store, WalOptions::default()).await?;
 //! wal.append(b"put a=1").await?; // durable when it returns
 //! wal.close().await?;
 //! drop(wal); // releases the directory lock
 //!
-//! let wal = Wal::open(FsStore::open(dir.path())?, WalOptions::default()).await?;
+//! let wal = Wal::open(FsStore::open_or_create(dir.path())?, WalOptions::default()).await?;
 //! let records: Vec<_> = wal.read(Lsn(1)..).collect().await;
 //! assert_eq!(records.len(), 1);
 //! # Ok::<(), wal_api::Error>(())

@@ -69,6 +69,10 @@ pub struct FsOptions {
     pub preallocate_max_step: u64,
     /// Which thread runs syncs ([`SyncExecution::Auto`] by default).
     pub sync_execution: SyncExecution,
+    /// Start a new log when the directory is missing or holds none (`false` by default: a
+    /// typo or the wrong directory level is [`Error::NoLog`](wal_api::Error::NoLog), and
+    /// nothing is created). [`FsStore::open_or_create`](crate::FsStore::open_or_create) sets it.
+    pub create_if_missing: bool,
     /// Test support (feature `testing`): records, per segment, the length known durable after
     /// each successful create, sync, seal and cut. Set with [`FsOptions::tracker`].
     #[cfg(feature = "testing")]
@@ -82,6 +86,7 @@ impl Default for FsOptions {
             preallocate: true,
             preallocate_max_step: 4 << 20,
             sync_execution: SyncExecution::Auto,
+            create_if_missing: false,
             #[cfg(feature = "testing")]
             tracker: None,
         }
@@ -114,6 +119,14 @@ impl FsOptions {
     #[must_use]
     pub fn sync_execution(mut self, how: SyncExecution) -> Self {
         self.sync_execution = how;
+        self
+    }
+
+    /// Whether a missing directory, or one holding no log, starts a new log (see
+    /// [`FsOptions::create_if_missing`]).
+    #[must_use]
+    pub fn create_if_missing(mut self, on: bool) -> Self {
+        self.create_if_missing = on;
         self
     }
 

@@ -221,22 +221,77 @@ where
     }
 }
 
+/// [`Error::NoLog`] unless `dir` is a directory holding at least one entry named like a
+/// segment or state slot. Reads only.
+fn check_holds_log(dir: &Path) -> Result<()> {
+    let no_log = |found: String| Error::NoLog {
+        path: dir.display().to_string(),
+        found,
+    };
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(no_log("nothing: the path does not exist".into()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+            return Err(no_log("a file, not a directory".into()))
+        }
+        Err(e) => return Err(Error::io("listing the log directory", None, e).with_path(dir)),
+    };
+    let mut others = Vec::new();
+    let mut count = 0usize;
+    for entry in rd {
+        let entry = entry.map_err(io("listing the log directory", None, dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if parse_segment_file_name(&name).is_some() {
+            return Ok(());
+        }
+        count += 1;
+        if others.len() < 5 {
+            others.push(name);
+        }
+    }
+    others.sort();
+    Err(no_log(match count {
+        0 => "an empty directory".into(),
+        n if n > others.len() => format!(
+            "{n} entries and no segment file: {}, ...",
+            others.join(", ")
+        ),
+        n => format!("{n} entries and no segment file: {}", others.join(", ")),
+    }))
+}
+
 impl FsStore {
-    /// Opens (creating it if needed) the log directory `dir` with default options.
+    /// Opens the log in directory `dir` with default options. The directory must hold a log:
+    /// a missing path or a directory without segment files is [`Error::NoLog`] (naming what
+    /// is there), and nothing is created. Start a new log with
+    /// [`open_or_create`](Self::open_or_create).
     pub fn open(dir: impl AsRef<Path>) -> Result<FsStore> {
         FsStore::open_with(dir, FsOptions::default())
     }
 
-    /// Opens (creating it if needed) the log directory `dir`.
+    /// Opens the log in directory `dir`, or starts a new one there when the directory is
+    /// missing (it is created, with its parents) or holds no log.
+    pub fn open_or_create(dir: impl AsRef<Path>) -> Result<FsStore> {
+        FsStore::open_with(dir, FsOptions::default().create_if_missing(true))
+    }
+
+    /// Opens the log directory `dir`; whether a missing or empty one starts a new log is
+    /// [`FsOptions::create_if_missing`].
     ///
     /// Fails with [`Error::AlreadyOpen`] if another store, in this process or another, holds
-    /// the directory.
+    /// the directory, and with [`Error::NoLog`] if it holds no log and `create_if_missing` is
+    /// off.
     pub fn open_with(dir: impl AsRef<Path>, opts: FsOptions) -> Result<FsStore> {
         #[cfg(not(any(target_os = "linux", target_os = "macos")))]
         if opts.sync_mode == SyncMode::Dsync {
             return Err(Error::Unsupported("O_DSYNC on this platform"));
         }
         let dir = dir.as_ref().to_path_buf();
+        if !opts.create_if_missing {
+            check_holds_log(&dir)?;
+        }
         if !dir.is_dir() {
             DirBuilder::new()
                 .recursive(true)

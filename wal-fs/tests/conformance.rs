@@ -27,7 +27,9 @@ impl Guard {
     fn store(&self) -> FsStore {
         FsStore::open_with(
             self.dir.path(),
-            FsOptions::default().tracker(self.tracker.clone()),
+            FsOptions::default()
+                .create_if_missing(true)
+                .tracker(self.tracker.clone()),
         )
         .expect("open store")
     }

@@ -31,7 +31,7 @@ fn copy_dir(from: &Path) -> tempfile::TempDir {
 }
 
 async fn open(dir: &Path, opts: WalOptions) -> wal_api::Result<Wal<FsStore>> {
-    Wal::open(FsStore::open(dir)?, opts).await
+    Wal::open(FsStore::open_or_create(dir)?, opts).await
 }
 
 async fn read_all(wal: &Wal<FsStore>) -> (Vec<Record>, Option<Error>) {
@@ -296,7 +296,7 @@ async fn garbage_and_oddly_named_files_are_ignored_reported_and_untouched() {
         } else {
             std::os::unix::fs::symlink(&linked, &path).unwrap();
         }
-        let err = match FsStore::open(d) {
+        let err = match FsStore::open_or_create(d) {
             Ok(store) => Wal::open(store, small()).await.map(|_| ()),
             Err(e) => Err(e),
         }

@@ -22,7 +22,10 @@ async fn every_sync_mode_keeps_acknowledged_records() {
     for mode in [SyncMode::DataSync, SyncMode::FullSync, SyncMode::Dsync] {
         for prealloc in [true, false] {
             let dir = tempfile::tempdir().unwrap();
-            let fs = FsOptions::default().sync_mode(mode).preallocate(prealloc);
+            let fs = FsOptions::default()
+                .create_if_missing(true)
+                .sync_mode(mode)
+                .preallocate(prealloc);
             let store = FsStore::open_with(dir.path(), fs.clone()).unwrap();
             let opts = WalOptions::default()
                 .segment_size(4 << 10)

@@ -17,15 +17,21 @@ async fn count(wal: &Wal<FsStore>) -> usize {
 #[tokio::test]
 async fn close_releases_the_directory_lock_while_clones_live() {
     let dir = tempfile::tempdir().unwrap();
-    let wal = Wal::open(FsStore::open(dir.path()).unwrap(), WalOptions::default())
-        .await
-        .unwrap();
+    let wal = Wal::open(
+        FsStore::open_or_create(dir.path()).unwrap(),
+        WalOptions::default(),
+    )
+    .await
+    .unwrap();
     wal.append(b"x").await.unwrap();
     let clone = wal.clone();
     wal.close().await.unwrap();
-    let again = Wal::open(FsStore::open(dir.path()).unwrap(), WalOptions::default())
-        .await
-        .unwrap();
+    let again = Wal::open(
+        FsStore::open_or_create(dir.path()).unwrap(),
+        WalOptions::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(count(&again).await, 1);
     assert!(matches!(clone.append(b"y").await, Err(Error::Closed)));
     assert!(matches!(clone.sync().await, Err(Error::Closed)));
@@ -37,16 +43,19 @@ async fn close_releases_the_directory_lock_while_clones_live() {
 #[tokio::test]
 async fn foreign_entry_at_a_segment_name_is_reported_at_open() {
     let dir = tempfile::tempdir().unwrap();
-    let wal = Wal::open(FsStore::open(dir.path()).unwrap(), WalOptions::default())
-        .await
-        .unwrap();
+    let wal = Wal::open(
+        FsStore::open_or_create(dir.path()).unwrap(),
+        WalOptions::default(),
+    )
+    .await
+    .unwrap();
     wal.append(b"kept").await.unwrap();
     wal.close().await.unwrap();
     drop(wal);
     // Close created segment 2 (the sealed tail's successor); squat on the name after it.
     let squatter = dir.path().join(segment_file_name(SegmentId(3)));
     std::fs::create_dir(&squatter).unwrap();
-    let opened = match FsStore::open(dir.path()) {
+    let opened = match FsStore::open_or_create(dir.path()) {
         Ok(store) => Wal::open(store, WalOptions::default()).await,
         Err(e) => Err(e),
     };
@@ -57,9 +66,12 @@ async fn foreign_entry_at_a_segment_name_is_reported_at_open() {
         "{msg}"
     );
     std::fs::remove_dir(&squatter).unwrap();
-    let wal = Wal::open(FsStore::open(dir.path()).unwrap(), WalOptions::default())
-        .await
-        .unwrap();
+    let wal = Wal::open(
+        FsStore::open_or_create(dir.path()).unwrap(),
+        WalOptions::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(count(&wal).await, 1);
 }
 
@@ -70,7 +82,7 @@ async fn symlinked_quarantine_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
     let opts = WalOptions::default().segment_size(300);
-    let wal = Wal::open(FsStore::open(dir.path()).unwrap(), opts.clone())
+    let wal = Wal::open(FsStore::open_or_create(dir.path()).unwrap(), opts.clone())
         .await
         .unwrap();
     for i in 0..20u8 {
@@ -85,7 +97,7 @@ async fn symlinked_quarantine_is_refused() {
     std::fs::write(&victim, &bytes).unwrap();
     std::os::unix::fs::symlink(elsewhere.path(), dir.path().join(QUARANTINE_DIR)).unwrap();
     let r = Wal::open(
-        FsStore::open(dir.path()).unwrap(),
+        FsStore::open_or_create(dir.path()).unwrap(),
         opts.clone().recovery_mode(RecoveryMode::PointInTime),
     )
     .await;
@@ -108,7 +120,7 @@ async fn symlinked_lock_file_is_refused() {
     let elsewhere = tempfile::tempdir().unwrap();
     let target = elsewhere.path().join("created-by-the-log");
     std::os::unix::fs::symlink(&target, dir.path().join(LOCK_FILE)).unwrap();
-    let r = FsStore::open(dir.path());
+    let r = FsStore::open_or_create(dir.path());
     assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
     assert!(!target.exists(), "the lock was created through the symlink");
 }

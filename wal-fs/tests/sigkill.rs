@@ -79,7 +79,7 @@ struct Tally {
 
 /// Reopens the log in `dir` and checks it against the acknowledged records.
 async fn check(dir: &std::path::Path, acked: &BTreeMap<u64, u32>, t: &mut Tally, kill: u64) {
-    let store = FsStore::open(dir).expect("reopen after kill (lock must be free)");
+    let store = FsStore::open_or_create(dir).expect("reopen after kill (lock must be free)");
     let opts = WalOptions::default().segment_size(16 << 10);
     // Every other kill reopens the way an engine recovers: open and replay in one pass.
     let (wal, records) = if kill % 2 == 1 {
@@ -233,10 +233,10 @@ async fn sigkill_loses_no_acknowledged_record() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lock_refuses_second_writer_and_frees_on_kill() {
     let dir = tempfile::tempdir().unwrap();
-    let first = FsStore::open(dir.path()).unwrap();
+    let first = FsStore::open_or_create(dir.path()).unwrap();
     let clone = first.clone();
     let t0 = Instant::now();
-    match FsStore::open(dir.path()) {
+    match FsStore::open_or_create(dir.path()) {
         Err(Error::AlreadyOpen { what }) => {
             assert_eq!(what, dir.path().display().to_string());
         }
@@ -245,7 +245,10 @@ async fn lock_refuses_second_writer_and_frees_on_kill() {
     assert!(t0.elapsed() < Duration::from_secs(1), "second open waited");
     drop(first);
     assert!(
-        matches!(FsStore::open(dir.path()), Err(Error::AlreadyOpen { .. })),
+        matches!(
+            FsStore::open_or_create(dir.path()),
+            Err(Error::AlreadyOpen { .. })
+        ),
         "a clone keeps the lock"
     );
     drop(clone);
@@ -254,7 +257,7 @@ async fn lock_refuses_second_writer_and_frees_on_kill() {
     let mut child = spawn_writer(dir.path(), "group", 2, 1);
     let (ready, reader) = read_output(&mut child);
     assert!(ready.recv_timeout(Duration::from_secs(30)).unwrap());
-    match FsStore::open(dir.path()) {
+    match FsStore::open_or_create(dir.path()) {
         Err(Error::AlreadyOpen { what }) => assert!(what.contains(&*dir.path().to_string_lossy())),
         other => panic!("expected AlreadyOpen while another process writes, got {other:?}"),
     }
@@ -270,7 +273,7 @@ async fn lock_refuses_second_writer_and_frees_on_kill() {
 fn open_once_free(dir: &Path, after: &str) {
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
-        match FsStore::open(dir) {
+        match FsStore::open_or_create(dir) {
             Ok(s) => break drop(s),
             Err(Error::AlreadyOpen { .. }) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(5));

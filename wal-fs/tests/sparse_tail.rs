@@ -17,9 +17,12 @@ fn peak_rss_kib() -> Option<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terabyte_sparse_tail_opens_in_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let wal = Wal::open(FsStore::open(dir.path()).unwrap(), WalOptions::default())
-        .await
-        .unwrap();
+    let wal = Wal::open(
+        FsStore::open_or_create(dir.path()).unwrap(),
+        WalOptions::default(),
+    )
+    .await
+    .unwrap();
     for i in 0..10u8 {
         wal.append(&[i; 100]).await.unwrap();
     }
@@ -30,9 +33,12 @@ async fn terabyte_sparse_tail_opens_in_bounded_memory() {
         .expect("the temp directory's file system must hold a 1 TiB sparse file");
     drop(f);
     let before = peak_rss_kib();
-    let wal = Wal::open(FsStore::open(dir.path()).unwrap(), WalOptions::default())
-        .await
-        .unwrap();
+    let wal = Wal::open(
+        FsStore::open_or_create(dir.path()).unwrap(),
+        WalOptions::default(),
+    )
+    .await
+    .unwrap();
     let n = wal.read(Lsn(1)..).count().await;
     assert_eq!(n, 10);
     assert!(

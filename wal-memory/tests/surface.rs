@@ -589,3 +589,40 @@ async fn the_written_watch_never_goes_back() {
     assert_eq!(lsns, vec![0, 10, 3, 4, 1]);
     assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
 }
+
+/// Regression (a newcomer's trap): `replay(..)` and `read(..)` failed with "LSN 1 is
+/// trimmed" once a checkpoint existed; a range without a start begins at the first LSN.
+/// An explicit start below it still reports `Trimmed`.
+#[tokio::test]
+async fn an_unbounded_range_starts_at_the_first_lsn() {
+    let wal = Wal::open(MemoryStore::new(), opts()).await.unwrap();
+    for i in 0..40u8 {
+        wal.append(&[i; 40]).await.unwrap();
+    }
+    wal.checkpoint(Lsn(25)).await.unwrap();
+    assert!(wal.first_lsn() > Lsn(1));
+    let mut replayed = Vec::new();
+    let n = wal
+        .replay(.., |l, _| {
+            replayed.push(l.0);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(n, 15);
+    assert_eq!(replayed, (26..=40).collect::<Vec<_>>());
+    let read: Vec<u64> = wal.read(..).map(|r| r.unwrap().lsn.0).collect().await;
+    assert_eq!(read, replayed);
+    let upto: Vec<u64> = wal
+        .read(..=Lsn(27))
+        .map(|r| r.unwrap().lsn.0)
+        .collect()
+        .await;
+    assert_eq!(upto, vec![26, 27]);
+    let e = wal.replay(Lsn(1).., |_, _| Ok(())).await.unwrap_err();
+    assert!(matches!(e, Error::Trimmed { .. }), "{e}");
+    assert!(matches!(
+        wal.read(Lsn(1)..).next().await,
+        Some(Err(Error::Trimmed { .. }))
+    ));
+}

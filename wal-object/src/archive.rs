@@ -409,22 +409,29 @@ impl Archiver {
         id: SegmentId,
     ) -> Result<ArchivedSegment> {
         let _pin = self.pin(id)?;
-        let done = self.copy_verify_record(src, id).await;
-        count_archived(&done);
-        done
+        match self.copy_verify_record(src, id).await {
+            // Already archived: nothing copied, nothing counted.
+            Ok((a, false)) => Ok(a),
+            done => {
+                let done = done.map(|(a, _)| a);
+                count_archived(&done);
+                done
+            }
+        }
     }
 
-    /// [`archive_segment`](Self::archive_segment) once the segment is pinned.
+    /// [`archive_segment`](Self::archive_segment) once the segment is pinned; says whether
+    /// it copied (`false`: the manifest held this segment already).
     async fn copy_verify_record<S: SegmentStore + ?Sized>(
         &self,
         src: &S,
         id: SegmentId,
-    ) -> Result<ArchivedSegment> {
+    ) -> Result<(ArchivedSegment, bool)> {
         let t0 = std::time::Instant::now();
         let bytes = src.read_all(id).await?;
         if let Some(seg) = SegmentIdentity::read(src, id, bytes.len() as u64).await? {
             if let Some(a) = self.get(id).filter(|a| a.identity() == seg) {
-                return Ok(a);
+                return Ok((a, false));
             }
         }
         // Check the whole segment before anything is uploaded, then digest it while the
@@ -506,7 +513,7 @@ impl Archiver {
             verified = true,
             "segment archived and verified"
         );
-        Ok(entry)
+        Ok((entry, true))
     }
 
     /// The sealed segments of `src` (all but the newest, see

@@ -15,7 +15,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let opts = WalOptions::default().segment_size(4096);
     println!("log directory: {} (removed on exit)", dir.path().display());
 
-    let wal = Wal::open(FsStore::open(dir.path())?, opts.clone()).await?;
+    let wal = Wal::open(FsStore::open_or_create(dir.path())?, opts.clone()).await?;
     for i in 0..100u32 {
         // Durable (fdatasync, shared by concurrent appenders) when it returns.
         wal.append(format!("put key{i} = {}", i * i).as_bytes())
@@ -31,7 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         wal.durable_lsn(),
         wal.segments().len()
     );
-    match FsStore::open(dir.path()) {
+    match FsStore::open_or_create(dir.path()) {
         Err(e) => println!("a second writer is refused: {e}"),
         Ok(_) => println!("unexpected: a second writer opened the log"),
     }
@@ -47,7 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("  {:<28} {len:>6} bytes", name.to_string_lossy());
     }
 
-    let wal = Wal::open(FsStore::open(dir.path())?, opts.clone()).await?;
+    let wal = Wal::open(FsStore::open_or_create(dir.path())?, opts.clone()).await?;
     let records: Vec<_> = wal.read(Lsn(1)..).collect().await;
     let records: Result<Vec<_>, _> = records.into_iter().collect();
     let records = records?;

@@ -54,7 +54,7 @@ async fn main() -> Result<(), AnyError> {
     // The archiver is the log's retention gate: prefix truncation deletes a segment locally
     // only once its archived copy is verified and recorded in the manifest.
     let local_dir = tempfile::tempdir()?;
-    let local = FsStore::open(local_dir.path().join("log"))?;
+    let local = FsStore::open_or_create(local_dir.path().join("log"))?;
     println!("local log: {}", local.dir().display());
     let gate: Arc<dyn RetentionGate> = Arc::new(archiver.clone());
     let opts = WalOptions::default().segment_size(4096).retention(gate);
@@ -100,7 +100,7 @@ async fn main() -> Result<(), AnyError> {
     );
 
     // Restore a fresh local log from the archive up to LSN 150 and keep writing on it.
-    let restored_store = FsStore::open(local_dir.path().join("restored"))?;
+    let restored_store = FsStore::open_or_create(local_dir.path().join("restored"))?;
     let report = archiver.restore(&restored_store, Lsn(150)).await?;
     let restored = Wal::open(restored_store, WalOptions::default()).await?;
     let next = restored.append(b"first record after the restore").await?;

@@ -25,15 +25,35 @@ pub type RecordStream = Pin<Box<dyn Stream<Item = Result<Record>> + Send + 'stat
 
 impl<S: SegmentStore> Wal<S> {
     /// Streams the records of `range` that are visible under the log's default
-    /// [`Visibility`], across segments. A range starting below [`first_lsn`](Self::first_lsn)
-    /// yields [`Error::Trimmed`] first; the stream stops at the visible end.
+    /// [`Visibility`], across segments. A range without a start (`..`, `..=n`) starts at
+    /// [`first_lsn`](Self::first_lsn) as it is when called; one starting explicitly below it
+    /// yields [`Error::Trimmed`] first. The stream stops at the visible end.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use futures::StreamExt;
+    /// use wal_api::{Error, Lsn, Wal, WalOptions};
+    /// use wal_memory::MemoryStore;
+    ///
+    /// let wal = Wal::open(MemoryStore::new(), WalOptions::default()).await?;
+    /// for r in [&b"a"[..], b"b", b"c"] {
+    ///     wal.append(r).await?;
+    /// }
+    /// wal.checkpoint(Lsn(1)).await?; // record 1 is never returned again
+    /// let all: Vec<_> = wal.read(..).collect().await; // from the first LSN: 2 and 3
+    /// assert_eq!(all.len(), 2);
+    /// let mut from_one = wal.read(Lsn(1)..); // explicitly below it
+    /// assert!(matches!(from_one.next().await, Some(Err(Error::Trimmed { .. }))));
+    /// # Ok::<(), Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn read(&self, range: impl RangeBounds<Lsn>) -> RecordStream {
         self.read_with(range, self.inner.opts.visibility)
     }
 
     /// Like [`read`](Self::read) with an explicit visibility.
     pub fn read_with(&self, range: impl RangeBounds<Lsn>, visibility: Visibility) -> RecordStream {
-        let (start, end) = bounds(&range);
+        let (start, end) = bounds(&range, self.inner.first_lsn());
         let cursor = Cursor::new(self.inner.clone(), start.max(Lsn::FIRST));
         Box::pin(ReadStream {
             cursor: Some(cursor),
@@ -112,12 +132,13 @@ impl Wake {
     }
 }
 
-/// First and last LSN of a range.
-fn bounds(range: &impl RangeBounds<Lsn>) -> (Lsn, Lsn) {
+/// First and last LSN of a range; a range without a start starts at `first` (the log's
+/// first LSN).
+fn bounds(range: &impl RangeBounds<Lsn>, first: Lsn) -> (Lsn, Lsn) {
     let start = match range.start_bound() {
         Bound::Included(l) => *l,
         Bound::Excluded(l) => l.next(),
-        Bound::Unbounded => Lsn::FIRST,
+        Bound::Unbounded => first,
     };
     let end = match range.end_bound() {
         Bound::Included(l) => *l,
@@ -617,11 +638,13 @@ impl<S: SegmentStore> Wal<S> {
     /// each: the recovery path of a storage engine. Unlike [`read`](Self::read) it hands out
     /// borrowed payloads, so nothing is allocated or reference-counted per record. Stops at
     /// the first error (including one `apply` returns). Returns the number of records applied.
+    /// A range without a start (`..`) starts at [`first_lsn`](Self::first_lsn), so
+    /// `replay(.., apply)` after a checkpoint replays what the checkpoint left.
     pub async fn replay<F>(&self, range: impl RangeBounds<Lsn>, mut apply: F) -> Result<u64>
     where
         F: FnMut(Lsn, &[u8]) -> Result<()> + Send,
     {
-        let (start, end) = bounds(&range);
+        let (start, end) = bounds(&range, self.inner.first_lsn());
         let visibility = self.inner.opts.visibility;
         let mut c = Cursor::new(self.inner.clone(), start.max(Lsn::FIRST));
         let mut applied = 0u64;

@@ -42,7 +42,7 @@ async fn main() {
     };
     let tasks: u32 = args[3].parse().unwrap();
     let run: u32 = args[4].parse().unwrap();
-    let store = FsStore::open(dir).unwrap();
+    let store = FsStore::open_or_create(dir).unwrap();
     let wal = Wal::open(store, opts).await.unwrap();
     let out = Arc::new(std::io::stdout());
     emit(&out, &format!("READY {}\n", wal.written_lsn()));

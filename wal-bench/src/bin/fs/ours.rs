@@ -16,7 +16,9 @@ use crate::knobs::REC;
 use crate::threads::run_threads;
 
 pub(crate) async fn open_fs(dir: &Path, opts: WalOptions) -> Wal<FsStore> {
-    Wal::open(FsStore::open(dir).unwrap(), opts).await.unwrap()
+    Wal::open(FsStore::open_or_create(dir).unwrap(), opts)
+        .await
+        .unwrap()
 }
 
 pub(crate) fn non_durable() -> WalOptions {
@@ -37,7 +39,13 @@ pub(crate) struct W2Run {
 pub(crate) async fn w2_tasks(appenders: usize, how: SyncExecution, dur: Duration) -> W2Run {
     let d = fresh("w2-ours");
     let opts = WalOptions::default().sync_policy(GroupCommit::default());
-    let store = FsStore::open_with(&d, FsOptions::default().sync_execution(how)).unwrap();
+    let store = FsStore::open_with(
+        &d,
+        FsOptions::default()
+            .create_if_missing(true)
+            .sync_execution(how),
+    )
+    .unwrap();
     let wal = Wal::open(store, opts).await.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let t0 = Instant::now();
@@ -76,7 +84,8 @@ pub(crate) async fn w2_tasks(appenders: usize, how: SyncExecution, dur: Duration
 /// plain thread, outside any runtime): records/s.
 pub(crate) fn w2_blocking(threads: usize, dur: Duration) -> f64 {
     let d = fresh("w2-blocking");
-    let wal = BlockingWal::open(FsStore::open(&d).unwrap(), WalOptions::default()).unwrap();
+    let wal =
+        BlockingWal::open(FsStore::open_or_create(&d).unwrap(), WalOptions::default()).unwrap();
     let r = run_threads(threads, dur, |_| {
         let wal = wal.clone();
         let rec = [1u8; REC];
@@ -189,7 +198,7 @@ pub(crate) async fn child_replay(dir: &Path, fused: bool) {
         check.record(data);
         Ok(())
     };
-    let store = FsStore::open(dir).unwrap();
+    let store = FsStore::open_or_create(dir).unwrap();
     if fused {
         // The engine's recovery path: open and replay in one pass.
         Wal::open_replay(store, WalOptions::default(), Lsn(1), apply)
