@@ -626,3 +626,39 @@ async fn an_unbounded_range_starts_at_the_first_lsn() {
         Some(Err(Error::Trimmed { .. }))
     ));
 }
+
+/// Regression (found by a reader written from FORMAT.md alone): `SkipCorrupted` resealed a
+/// segment holding a skipped frame and a damaged trailer at the skipped frame, yet its new
+/// trailer counted the frames after it; every later open found that trailer inconsistent and
+/// resealed (and quarantined a copy) again. The reseal now keeps the segment up to its last
+/// good frame, skipped bytes inside, so a second open changes nothing.
+#[tokio::test]
+async fn a_skip_corrupted_reseal_is_final() {
+    let (store, segs) = closed_log(opts()).await;
+    assert!(segs.len() >= 3, "{segs:?}");
+    // Records are 40 bytes, frames 72: a payload byte of the second frame of a middle
+    // segment, and its trailer's magic.
+    store.tamper(segs[1], |b| {
+        b[64 + 72 + 32 + 5] ^= 0x40;
+        let n = b.len();
+        b[n - 1] ^= 0x01;
+    });
+    let o = opts().recovery_mode(RecoveryMode::SkipCorrupted);
+    let wal = Wal::open(store.clone(), o.clone()).await.unwrap();
+    let got = records(&wal).await;
+    assert_eq!(got.len(), 39, "one record skipped: {got:?}");
+    let first = wal.recovery_report().clone();
+    assert_eq!(first.quarantined, vec![segs[1]], "{first:?}");
+    wal.close().await.unwrap();
+    drop(wal);
+    for round in 0..2 {
+        let wal = Wal::open(store.clone(), o.clone()).await.unwrap();
+        let report = wal.recovery_report().clone();
+        assert!(
+            report.quarantined.is_empty(),
+            "round {round}: resealed again: {report:?}"
+        );
+        assert_eq!(records(&wal).await, got, "round {round}");
+        wal.close().await.unwrap();
+    }
+}

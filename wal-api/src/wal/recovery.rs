@@ -311,7 +311,7 @@ async fn recover_log<S: SegmentStore>(
                             .preserve(
                                 m.id,
                                 &bytes,
-                                &format!("resealed at offset {offset}: {reason}"),
+                                &format!("resealed at offset {}: {reason}", f.info.len),
                             )
                             .await?;
                         report.quarantined.push(m.id);
@@ -873,10 +873,14 @@ async fn check_segment<S: SegmentStore>(
             prefix: Some((header, found(*at))),
             torn: Some(*zeros),
         },
+        // The good prefix ends at the first failure, except for a skipping scan, which took
+        // the frames after skipped stretches too: it ends after the last frame taken (the
+        // stretches stay inside, as in a sealed segment with skips), so a trailer written
+        // there counts exactly the frames before it.
         (Some(p), _) => Verdict::Bad {
             offset: p.at(),
             reason: p.reason().to_string(),
-            prefix: Some((header, found(p.at()))),
+            prefix: Some((header, found(if skip { scan.end } else { p.at() }))),
             torn: None,
         },
     })
