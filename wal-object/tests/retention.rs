@@ -83,6 +83,13 @@ fn a_reused_segment_id_is_never_deleted_on_the_strength_of_an_older_copy() {
         gate.reload().await.unwrap();
         wal.truncate_prefix(wal.written_lsn()).await.unwrap();
         check_all(&gate, &wal, &expect).await;
+        // The segments written after the cut are behind, although their ids are archived.
+        let lag = gate.lag(&local).await.unwrap();
+        assert!(lag.segments_behind >= 2 && lag.bytes_behind > 0, "{lag:?}");
+        assert!(
+            lag.oldest_unarchived.is_some_and(|id| id > copied[1].id),
+            "{lag:?}"
+        );
         // Archiving again supersedes the older copies; then they may go, and reads agree.
         gate.archive_sealed(&local).await.unwrap();
         assert_eq!(gate.lag(&local).await.unwrap().segments_behind, 0);
