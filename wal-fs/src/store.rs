@@ -73,9 +73,13 @@ const O_NOFOLLOW: i32 = 0;
 /// use wal_fs::FsStore;
 ///
 /// let dir = tempfile::tempdir().unwrap();
-/// let wal = Wal::open(FsStore::open(dir.path())?, WalOptions::default()).await?;
+/// let wal = Wal::open(FsStore::open_or_create(dir.path())?, WalOptions::default()).await?;
 /// wal.append(b"hello").await?; // durable (fdatasync) when it returns
 /// wal.close().await?;
+/// drop(wal);
+/// // Later: `open` opens only a directory that holds a log.
+/// let wal = Wal::open(FsStore::open(dir.path())?, WalOptions::default()).await?;
+/// assert_eq!(wal.written_lsn().0, 1);
 /// # Ok::<(), wal_api::Error>(())
 /// # }).unwrap();
 /// ```
