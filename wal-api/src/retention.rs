@@ -39,25 +39,34 @@ impl SegmentIdentity {
             return Ok(None);
         }
         let head = store.read(id, 0..SEGMENT_HEADER_LEN as u64).await?;
-        let Ok(header) = SegmentHeader::decode(&head) else {
-            return Ok(None);
-        };
-        if header.id != id {
-            return Ok(None);
-        }
         let tail = store.read(id, len - TRAILER_LEN as u64..len).await?;
-        let Some(t) = Trailer::decode(&tail, header.layout().salt) else {
-            return Ok(None);
-        };
-        if t.body_len != len - TRAILER_LEN as u64 {
-            return Ok(None);
+        Ok(Self::decode(id, &head, &tail, len))
+    }
+
+    /// The identity of sealed segment `id` held whole in `bytes`; `None` as for
+    /// [`read`](Self::read).
+    pub fn of_bytes(id: SegmentId, bytes: &[u8]) -> Option<SegmentIdentity> {
+        let len = bytes.len();
+        if len < SEGMENT_HEADER_LEN + TRAILER_LEN {
+            return None;
         }
-        Ok(Some(SegmentIdentity {
+        let (head, tail) = (&bytes[..SEGMENT_HEADER_LEN], &bytes[len - TRAILER_LEN..]);
+        Self::decode(id, head, tail, len as u64)
+    }
+
+    /// The identity from a segment's header bytes and its last [`TRAILER_LEN`] bytes.
+    fn decode(id: SegmentId, head: &[u8], tail: &[u8], len: u64) -> Option<SegmentIdentity> {
+        let header = SegmentHeader::decode(head).ok().filter(|h| h.id == id)?;
+        let t = Trailer::decode(tail, header.layout().salt)?;
+        if t.body_len != len - TRAILER_LEN as u64 {
+            return None;
+        }
+        Some(SegmentIdentity {
             id,
             base_lsn: header.base,
             len,
             body_crc: t.body_crc,
-        }))
+        })
     }
 }
 

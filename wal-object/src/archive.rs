@@ -429,7 +429,7 @@ impl Archiver {
     ) -> Result<(ArchivedSegment, bool)> {
         let t0 = std::time::Instant::now();
         let bytes = src.read_all(id).await?;
-        if let Some(seg) = SegmentIdentity::read(src, id, bytes.len() as u64).await? {
+        if let Some(seg) = SegmentIdentity::of_bytes(id, &bytes) {
             if let Some(a) = self.get(id).filter(|a| a.identity() == seg) {
                 return Ok((a, false));
             }
@@ -516,18 +516,21 @@ impl Archiver {
         Ok((entry, true))
     }
 
-    /// The sealed segments of `src` (all but the newest, see
-    /// [`archive_sealed`](Self::archive_sealed)) the archive does not hold, oldest first,
-    /// with their lengths.
-    async fn unarchived<S: SegmentStore + ?Sized>(&self, src: &S) -> Result<Vec<(SegmentId, u64)>> {
+    /// The segments of `src` before the newest (see [`archive_sealed`](Self::archive_sealed))
+    /// the archive does not hold, oldest first, with their lengths and whether they are
+    /// sealed.
+    async fn unarchived<S: SegmentStore + ?Sized>(
+        &self,
+        src: &S,
+    ) -> Result<Vec<(SegmentId, u64, bool)>> {
         let mut listed = src.list_segments().await?;
         listed.sort_by_key(|m| m.id);
         listed.pop();
         let mut out = Vec::new();
         for m in listed {
-            let seg = SegmentIdentity::read(src, m.id, m.len).await?;
-            if !seg.is_some_and(|seg| self.holds(&seg)) {
-                out.push((m.id, m.len));
+            match SegmentIdentity::read(src, m.id, m.len).await? {
+                Some(seg) if self.holds(&seg) => {}
+                seg => out.push((m.id, m.len, seg.is_some())),
             }
         }
         Ok(out)
@@ -559,8 +562,8 @@ impl Archiver {
         src: &S,
     ) -> Result<Vec<ArchivedSegment>> {
         let mut out = Vec::new();
-        for (id, len) in self.unarchived(src).await? {
-            if SegmentIdentity::read(src, id, len).await?.is_none() || self.is_discarding(id) {
+        for (id, _, sealed) in self.unarchived(src).await? {
+            if !sealed || self.is_discarding(id) {
                 continue;
             }
             match self.archive_segment(src, id).await {
