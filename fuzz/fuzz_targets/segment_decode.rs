@@ -8,13 +8,21 @@ use wal_api::format::{decode_frame, SegmentHeader, Trailer};
 use wal_api::segment::{check_segment, segment_records};
 
 fuzz_target!(|data: &[u8]| {
-    let _ = decode_frame(
-        data,
-        wal_api::format::Layout {
+    for version in [2, 3] {
+        let layout = wal_api::format::Layout {
             salt: 7,
             max_payload: 1 << 20,
-        },
-    );
+            version,
+        };
+        // A frame that decodes yields its records (decompressing if flagged) or an error.
+        if let Ok(f) = decode_frame(data, layout) {
+            if let Ok(body) = f.body() {
+                for (_, r) in body.records() {
+                    assert!(r.end <= body.bytes().len());
+                }
+            }
+        }
+    }
     let _ = SegmentHeader::decode(data);
     let _ = Trailer::decode(data, 7);
     let bytes = Bytes::copy_from_slice(data);

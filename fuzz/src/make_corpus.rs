@@ -13,10 +13,10 @@ use std::path::Path;
 
 use wal_api::format::meta::encode_reset;
 use wal_api::format::{
-    decode_frame, encode_batch, encode_marker, encode_record, FrameKind, SegmentHeader, Trailer,
+    decode_frame, encode_data, encode_marker, FrameKind, SegmentHeader, Stored, Trailer,
     SEGMENT_HEADER_LEN,
 };
-use wal_api::{Lsn, SegmentId, SegmentStore, Wal, WalOptions};
+use wal_api::{Compression, Lsn, SegmentId, SegmentStore, Wal, WalOptions};
 use wal_memory::MemoryStore;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -60,12 +60,21 @@ fn with_reset_intent(segment: &[u8], to: Lsn) -> Res<Vec<u8>> {
 }
 
 /// One engine workload; returns the store it left (no close: the newest segment is
-/// unsealed, unless `close`).
+/// unsealed, unless `close`). Kind 2 compresses (zstd and lz4 frames in one segment).
 async fn workload(kind: u8, close: bool) -> Res<MemoryStore> {
     let store = MemoryStore::new();
-    let wal = Wal::open(store.clone(), WalOptions::default().segment_size(1200)).await?;
+    let mut opts = WalOptions::default().segment_size(1200);
+    if kind == 2 {
+        opts = opts.compression(Compression::Zstd(1));
+    }
+    let wal = Wal::open(store.clone(), opts).await?;
     for i in 0..12u32 {
-        wal.append(format!("record {i}").as_bytes()).await?;
+        if kind == 2 {
+            wal.append(format!("record {i} ").repeat(8).as_bytes())
+                .await?;
+        } else {
+            wal.append(format!("record {i}").as_bytes()).await?;
+        }
     }
     wal.append_batch(&[&b"batch a"[..], b"batch b", b""])
         .await?;
@@ -91,12 +100,16 @@ fn resalt(bytes: &[u8]) -> Res<Vec<u8>> {
     while let Ok(f) = decode_frame(&bytes[pos..], layout) {
         pos += f.len();
         match f.kind {
-            FrameKind::Record => {
-                encode_record(&mut out, FUZZ_SALT, f.lsn, f.durable, f.payload);
-            }
-            FrameKind::Batch => {
-                let records: Vec<&[u8]> = f.records().map(|(_, r)| &f.payload[r]).collect();
-                encode_batch(&mut out, FUZZ_SALT, f.lsn, f.durable, &records);
+            FrameKind::Record | FrameKind::Batch => {
+                // The stored body as it is (compressed or not), with its time.
+                let stored = Stored {
+                    time: f.time(),
+                    compression: f.compression().unwrap_or_default(),
+                };
+                let body = f.stored_body();
+                encode_data(
+                    &mut out, FUZZ_SALT, f.kind, f.lsn, f.durable, f.count, stored, body,
+                );
             }
             FrameKind::Seal => {
                 let Some(t) = Trailer::from_frame(&f) else {
@@ -154,6 +167,7 @@ fn main() -> Res<()> {
         (0, false, "records"),
         (0, true, "sealed"),
         (1, false, "meta"),
+        (2, false, "compressed"),
     ] {
         let store = rt.block_on(workload(kind, close))?;
         for m in rt.block_on(store.list())? {

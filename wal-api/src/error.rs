@@ -45,6 +45,17 @@ pub enum Error {
         /// What failed.
         reason: String,
     },
+    /// A frame whose checksum holds but that this build cannot interpret: compressed with a
+    /// codec whose crate feature is off, or a kind or flag of a newer format. The bytes are
+    /// intact; read them with a build that has the feature (or a newer release).
+    Unreadable {
+        /// Segment holding the frame.
+        segment: SegmentId,
+        /// Byte offset of the frame inside the segment.
+        offset: u64,
+        /// What this build lacks.
+        reason: String,
+    },
     /// Another writer took over this log; stop writing and hand over.
     Fenced {
         /// What showed the fence.
@@ -174,6 +185,14 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "corrupt log: segment {segment}, offset {offset}: {reason}"
+            ),
+            Error::Unreadable {
+                segment,
+                offset,
+                reason,
+            } => write!(
+                f,
+                "unreadable frame: segment {segment}, offset {offset}: {reason}"
             ),
             Error::Fenced { detail } => {
                 write!(f, "fenced: another writer took over this log ({detail})")
@@ -325,6 +344,19 @@ impl Error {
             segment,
             offset,
             reason: reason.into(),
+        }
+    }
+
+    /// The error for a frame at `offset` in `segment` whose body cannot be read: damage
+    /// ([`Error::Corrupt`]) or something this build lacks ([`Error::Unreadable`]).
+    pub fn frame_body(segment: SegmentId, offset: u64, e: crate::format::FrameError) -> Error {
+        match e {
+            crate::format::FrameError::Unsupported(reason) => Error::Unreadable {
+                segment,
+                offset,
+                reason,
+            },
+            other => Error::corrupt(segment, offset, other.to_string()),
         }
     }
 

@@ -40,6 +40,7 @@
 
 #[cfg(feature = "blocking")]
 pub mod blocking;
+pub mod clock;
 pub mod codec;
 pub mod error;
 pub mod format;
@@ -60,6 +61,7 @@ pub use codec::Codec;
 #[cfg(feature = "postcard")]
 pub use codec::PostcardCodec;
 pub use error::{Error, Result};
+pub use format::Compression;
 pub use lsn::{Lsn, SegmentId};
 pub use options::{RecoveryMode, Visibility, WalOptions};
 pub use policy::{

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use crate::clock::{Clock, SystemClock};
+use crate::format::Compression;
 use crate::lsn::Lsn;
 use crate::policy::{GroupCommit, SyncPolicy};
 use crate::retention::RetentionGate;
@@ -86,6 +88,16 @@ pub struct WalOptions {
     /// The LSN the first record of a new log takes (default [`Lsn::FIRST`]). Used only when
     /// the store holds no log yet; a log that exists continues where it ends.
     pub first_lsn: Lsn,
+    /// How record and batch bodies are compressed (default [`Compression::None`]). A body
+    /// is stored compressed only when that makes it smaller; readers always get the
+    /// original bytes. The codec's crate feature (`lz4`, `zstd`) must be on.
+    pub compression: Compression,
+    /// Whether each record and batch frame records its append time (default `true`; 8
+    /// bytes per frame). Needed by [`Wal::lsn_at`](crate::Wal::lsn_at) and
+    /// [`Record::time`](crate::Record).
+    pub timestamps: bool,
+    /// Where append times come from (default [`SystemClock`]).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for WalOptions {
@@ -103,6 +115,9 @@ impl Default for WalOptions {
             verify_on_open: false,
             retention: None,
             first_lsn: Lsn::FIRST,
+            compression: Compression::None,
+            timestamps: true,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -212,7 +227,50 @@ impl WalOptions {
         self
     }
 
+    /// Sets the compression of record and batch bodies.
+    ///
+    /// ```
+    /// # #[cfg(feature = "lz4")] {
+    /// use wal_api::{Compression, WalOptions};
+    /// let opts = WalOptions::default().compression(Compression::Lz4);
+    /// assert_eq!(opts.compression, Compression::Lz4);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn compression(mut self, c: Compression) -> Self {
+        self.compression = c;
+        self
+    }
+
+    /// Turns per-frame append times on or off.
+    #[must_use]
+    pub fn timestamps(mut self, on: bool) -> Self {
+        self.timestamps = on;
+        self
+    }
+
+    /// Sets the clock append times come from.
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     pub(crate) fn validate(&self) -> crate::Result<()> {
+        if !self.compression.available() {
+            return Err(crate::Error::InvalidArgument(format!(
+                "compression {:?} needs wal-api's `{}` feature",
+                self.compression,
+                self.compression.name()
+            )));
+        }
+        if let Compression::Zstd(level) = self.compression {
+            if !(0..=22).contains(&level) {
+                return Err(crate::Error::InvalidArgument(format!(
+                    "zstd level must be between 0 and 22 (got {level})"
+                )));
+            }
+        }
         let min = (crate::format::SEGMENT_HEADER_LEN + crate::format::TRAILER_LEN) as u64;
         if self.segment_size <= min {
             return Err(crate::Error::InvalidArgument(format!(

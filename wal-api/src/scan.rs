@@ -283,11 +283,16 @@ impl<'a> Sink<'a> {
         }
     }
 
-    /// Hands out the records of the good frame `f`; an error from `apply` ends the scan.
-    fn frame(&mut self, f: &Frame<'_>) -> Result<()> {
-        for (lsn, r) in f.records() {
+    /// Hands out the records of the good frame `f` (at `pos` in segment `id`); an error
+    /// from `apply`, or a body that does not decompress, ends the scan.
+    fn frame(&mut self, f: &Frame<'_>, id: SegmentId, pos: u64) -> Result<()> {
+        if f.count == 0 || f.last_lsn() < self.next {
+            return Ok(());
+        }
+        let body = f.body().map_err(|e| crate::Error::frame_body(id, pos, e))?;
+        for (lsn, r) in body.records() {
             if lsn >= self.next {
-                (self.apply)(lsn, &f.payload[r])?;
+                (self.apply)(lsn, &body.bytes()[r])?;
                 self.applied += 1;
                 self.next = lsn.next();
             }
@@ -339,13 +344,16 @@ pub(crate) async fn scan_segment_into<S: SegmentStore + ?Sized>(
                 break;
             }
             if let Some(s) = sink.as_deref_mut() {
-                s.frame(&f)?;
+                s.frame(&f, id, pos)?;
             }
             out.take(&Info::of(&f), &mut expected, &mut pos);
         }
         if pos >= w.len {
             break;
         }
+        // A version 3 frame whose checksum matches but which this reader cannot interpret
+        // was written whole by a newer writer: never a torn tail.
+        let mut unsupported = false;
         let failure = match w.frame_at(pos, layout).await? {
             Decoded::Frame(f, t) if f.kind == FrameKind::Seal => {
                 match check_trailer(&mut w, pos, t, &out).await? {
@@ -363,7 +371,7 @@ pub(crate) async fn scan_segment_into<S: SegmentStore + ?Sized>(
                     // The frame is whole in the window and was just checked.
                     let whole = decode_frame_checked(w.buffered(pos), layout, false)
                         .map_err(|_| crate::Error::corrupt(id, pos, "frame changed while read"))?;
-                    s.frame(&whole)?;
+                    s.frame(&whole, id, pos)?;
                 }
                 out.take(&f, &mut expected, &mut pos);
                 continue;
@@ -372,14 +380,19 @@ pub(crate) async fn scan_segment_into<S: SegmentStore + ?Sized>(
                 format!("frame of LSN {} where LSN {expected} should start", f.lsn)
             }
             Decoded::Bad(FrameError::Invalid(reason)) => reason,
+            Decoded::Bad(FrameError::Unsupported(reason)) => {
+                unsupported = true;
+                format!("unreadable frame: {reason}")
+            }
             Decoded::Bad(FrameError::Incomplete) => "incomplete frame".into(),
             Decoded::Bad(FrameError::Zero) => "zero bytes where a frame should start".into(),
         };
         let after = witnesses(&mut w, pos + 1, expected, layout).await?;
-        let proven = match damage {
-            Damage::Synced => true,
-            Damage::MaybeUnsynced => after.proof.is_some(),
-        };
+        let proven = unsupported
+            || match damage {
+                Damage::Synced => true,
+                Damage::MaybeUnsynced => after.proof.is_some(),
+            };
         if !proven {
             let zeros = w.zeros_from(pos).await?;
             out.problem = Some(Problem::Torn {
@@ -390,6 +403,7 @@ pub(crate) async fn scan_segment_into<S: SegmentStore + ?Sized>(
             return Ok(out);
         }
         let reason = match after.proof {
+            _ if unsupported => failure,
             Some((at, durable)) => format!(
                 "{failure}; the frame at offset {at} was written when LSN {durable} was \
                  already durable, so these bytes had been synced"
@@ -452,13 +466,13 @@ pub(crate) async fn ends_in_trailer<S: SegmentStore + ?Sized>(
 
 /// The first offset in `bytes` where a whole frame header fits and passes the filters that
 /// come before the checksum (a known kind, zero reserved bytes).
-fn next_plausible(bytes: &[u8]) -> Option<usize> {
+fn next_plausible(bytes: &[u8], version: u16) -> Option<usize> {
     let mut p = 0;
     while p + FRAME_HEADER_LEN <= bytes.len() {
         // The kind byte is never zero: runs of zeros (a torn tail's preallocation) are
         // stepped over a chunk at a time.
         p += first_nonzero(&bytes[p + KIND_AT..])?;
-        if plausible_head(bytes.get(p..p + FRAME_HEADER_LEN)?) {
+        if plausible_head(bytes.get(p..p + FRAME_HEADER_LEN)?, version) {
             return Some(p);
         }
         p += 1;
@@ -519,7 +533,10 @@ pub(crate) fn find_next_frame(
     layout: Layout,
 ) -> Option<usize> {
     let mut p = from;
-    while let Some(k) = bytes.get(p..).and_then(next_plausible) {
+    while let Some(k) = bytes
+        .get(p..)
+        .and_then(|b| next_plausible(b, layout.version))
+    {
         p += k;
         if let Ok(f) = decode_frame(&bytes[p..], layout) {
             if f.lsn >= min_lsn || f.kind == FrameKind::Seal {
@@ -560,7 +577,7 @@ async fn witnesses<S: SegmentStore + ?Sized>(
         // Skip, in the bytes at hand, every offset the cheap filters rule out (a torn tail
         // is mostly zeros: this is what keeps a crash's open at memory speed).
         let h = w.get(p, FRAME_HEADER_LEN).await?;
-        match next_plausible(h) {
+        match next_plausible(h, layout.version) {
             Some(k) => p += k as u64,
             None => {
                 p += (h.len().saturating_sub(FRAME_HEADER_LEN) + 1) as u64;
@@ -665,6 +682,7 @@ mod tests {
             segment_size: 1 << 20,
             max_record_size: 1024,
             max_batch_size: 1024,
+            version: crate::format::FORMAT_VERSION,
         }
     }
 
@@ -755,9 +773,10 @@ mod tests {
     /// zero runs of every length, frames, and noise with stray kind bytes.
     #[test]
     fn next_plausible_agrees_with_the_byte_by_byte_filter() {
-        let reference = |b: &[u8]| {
+        let reference = |b: &[u8], v3: bool| {
+            let from = if v3 { 30 } else { 29 };
             b.windows(FRAME_HEADER_LEN)
-                .position(|h| matches!(h[28], 1..=5) && h[29..32] == [0, 0, 0])
+                .position(|h| matches!(h[28], 1..=5) && h[from..32].iter().all(|&x| x == 0))
         };
         let (frames, _) = segment(3, |_| 0);
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -778,7 +797,16 @@ mod tests {
                         .for_each(|_| b.push((next() % 3) as u8 * (next() % 7) as u8)),
                 }
             }
-            assert_eq!(next_plausible(&b), reference(&b), "case {case}: {b:?}");
+            assert_eq!(
+                next_plausible(&b, 2),
+                reference(&b, false),
+                "case {case}: {b:?}"
+            );
+            assert_eq!(
+                next_plausible(&b, 3),
+                reference(&b, true),
+                "case {case}: {b:?}"
+            );
             assert_eq!(
                 first_nonzero(&b),
                 b.iter().position(|&v| v != 0),

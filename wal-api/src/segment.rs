@@ -186,12 +186,21 @@ pub fn segment_records(id: SegmentId, bytes: &Bytes) -> Result<Vec<Record>> {
     while pos < end {
         let f = decode_frame(&bytes[pos..end], layout)
             .map_err(|e| Error::corrupt(id, pos as u64, e.to_string()))?;
-        let base = pos + FRAME_HEADER_LEN;
-        for (lsn, r) in f.records() {
-            out.push(Record {
-                lsn,
-                data: bytes.slice(base + r.start..base + r.end),
-            });
+        let body = f.body().map_err(|e| Error::frame_body(id, pos as u64, e))?;
+        let time = f.time();
+        let owned = body
+            .offset_in_frame()
+            .is_none()
+            .then(|| Bytes::copy_from_slice(body.bytes()));
+        for (lsn, r) in body.records() {
+            let data = match (&owned, body.offset_in_frame()) {
+                (Some(o), _) => o.slice(r),
+                (None, at) => {
+                    let base = pos + at.unwrap_or(FRAME_HEADER_LEN);
+                    bytes.slice(base + r.start..base + r.end)
+                }
+            };
+            out.push(Record { lsn, data, time });
         }
         pos += f.len();
     }

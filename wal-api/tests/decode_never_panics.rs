@@ -21,7 +21,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_decode_without_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-        let _ = decode_frame(&bytes, wal_api::format::Layout { salt: 7, max_payload: 1 << 20 });
+        let _ = decode_frame(&bytes, wal_api::format::Layout { salt: 7, max_payload: 1 << 20, version: wal_api::format::FORMAT_VERSION });
         let _ = SegmentHeader::decode(&bytes);
         let _ = Trailer::decode(&bytes, 7);
         let _ = check_segment(SegmentId(1), &Bytes::from(bytes.clone()), true);
@@ -63,10 +63,11 @@ fn header_layout_matches_format_md() {
         segment_size: 0x0708,
         max_record_size: 0x090a,
         max_batch_size: 0x0b0c,
+        version: wal_api::format::FORMAT_VERSION,
     }
     .encode();
     assert_eq!(&h[0..8], b"RSWALSEG");
-    assert_eq!(&h[8..10], &[2, 0]);
+    assert_eq!(&h[8..10], &[3, 0]);
     assert_eq!(&h[10..12], &[0, 0]);
     assert_eq!(&h[12..16], &[64, 0, 0, 0]);
     assert_eq!(&h[16..24], &[2, 1, 0, 0, 0, 0, 0, 0]);
@@ -83,7 +84,14 @@ fn header_layout_matches_format_md() {
 fn frame_layout_matches_format_md() {
     let salt = 0x1122_3344_5566_7788u64;
     let mut b = Vec::new();
-    encode_batch(&mut b, salt, Lsn(9), Lsn(5), &[&b"ab"[..], b"c"]);
+    encode_batch(
+        &mut b,
+        salt,
+        Lsn(9),
+        Lsn(5),
+        Default::default(),
+        &[&b"ab"[..], b"c"],
+    );
     assert_eq!(&b[4..8], &[11, 0, 0, 0]); // payload: 4+2 + 4+1
     assert_eq!(&b[8..16], &[9, 0, 0, 0, 0, 0, 0, 0]);
     assert_eq!(&b[16..24], &[5, 0, 0, 0, 0, 0, 0, 0]);
@@ -91,6 +99,20 @@ fn frame_layout_matches_format_md() {
     assert_eq!(b[28], 2);
     assert_eq!(&b[29..32], &[0, 0, 0]);
     assert_eq!(&b[32..38], &[2, 0, 0, 0, b'a', b'b']);
+    // Version 3: byte 29 holds the flags; a timestamp opens the payload.
+    let stamped = wal_api::format::Stored {
+        time: Some(0x0102_0304_0506_0708),
+        compression: wal_api::Compression::None,
+    };
+    let mut t3 = Vec::new();
+    encode_batch(&mut t3, salt, Lsn(9), Lsn(5), stamped, &[&b"ab"[..], b"c"]);
+    assert_eq!(&t3[4..8], &[19, 0, 0, 0]); // 8 + 11
+    assert_eq!(&t3[28..32], &[2, 0x08, 0, 0]);
+    assert_eq!(&t3[32..40], &[8, 7, 6, 5, 4, 3, 2, 1]);
+    assert_eq!(&t3[40..46], &[2, 0, 0, 0, b'a', b'b']);
+    let mut salted = salt.to_le_bytes().to_vec();
+    salted.extend_from_slice(&t3[4..]);
+    assert_eq!(&t3[0..4], &crc32fast::hash(&salted).to_le_bytes());
     let mut salted = salt.to_le_bytes().to_vec();
     salted.extend_from_slice(&b[4..]);
     assert_eq!(&b[0..4], &crc32fast::hash(&salted).to_le_bytes());

@@ -87,7 +87,8 @@ async fn record_threshold_wakes_the_leader() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn byte_threshold_wakes_the_leader() {
-    // 5 frames of 32 + 1000 bytes pass 5000 bytes; the record threshold is never reached.
+    // 5 frames of 32 + 8 (timestamp) + 1000 bytes pass 5000 bytes; the record threshold is
+    // never reached.
     let p = Arc::new(Threshold {
         records: u64::MAX,
         bytes: 5000,
@@ -99,5 +100,6 @@ async fn byte_threshold_wakes_the_leader() {
         "one sync for the group"
     );
     let seen = p.max_pending_bytes.load(Ordering::SeqCst);
-    assert_eq!(seen, 5 * 1032, "pending bytes count whole frames");
+    let frame = wal_api::format::FRAME_HEADER_LEN + wal_api::format::TIMESTAMP_LEN + 1000;
+    assert_eq!(seen, 5 * frame as u64, "pending bytes count whole frames");
 }

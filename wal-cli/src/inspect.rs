@@ -525,6 +525,9 @@ struct JsonRecord<'a> {
     /// The payload in hex otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     hex: Option<String>,
+    /// Append time in microseconds since the Unix epoch, when the frame records one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time: Option<u64>,
 }
 
 impl<'a> JsonRecord<'a> {
@@ -535,11 +538,13 @@ impl<'a> JsonRecord<'a> {
                 lsn: lsn.0,
                 data: Some(text),
                 hex: None,
+                time: None,
             },
             _ => JsonRecord {
                 lsn: lsn.0,
                 data: None,
                 hex: Some(payload(data, true)),
+                time: None,
             },
         }
     }
@@ -551,13 +556,21 @@ struct JsonProblem<'a> {
     problem: &'a Problem,
 }
 
-/// `walctl dump`: prints records with `from <= lsn <= to`. At damage it prints the good
-/// records before it, reports the damage and stops; a gap between segments is reported and
-/// dumping goes on. Exit 1 when anything was reported.
+/// What `walctl dump` prints: records with `from <= lsn <= to`, appended within
+/// `since..=until` (microseconds since the epoch) when given.
+pub(crate) struct DumpRange {
+    pub(crate) from: Lsn,
+    pub(crate) to: Lsn,
+    pub(crate) since: Option<u64>,
+    pub(crate) until: Option<u64>,
+}
+
+/// `walctl dump`: prints the records of `range`. At damage it prints the good records
+/// before it, reports the damage and stops; a gap between segments is reported and dumping
+/// goes on. Exit 1 when anything was reported.
 pub(crate) async fn dump(
     src: &Source,
-    from: Lsn,
-    to: Lsn,
+    range: DumpRange,
     hex: bool,
     json: bool,
 ) -> Result<Outcome, String> {
@@ -565,9 +578,16 @@ pub(crate) async fn dump(
     // checkpoint and after any reset, up to the last written one.
     if let Some(Ok(dry)) = src.open_dry(RecoveryMode::TolerateTornTail).await {
         if dry.loses_nothing() {
-            return dump_engine(&dry, from, to, hex, json).await;
+            return dump_engine(&dry, range, hex, json).await;
         }
     }
+    if range.since.is_some() || range.until.is_some() {
+        return Err(
+            "--since/--until need a log the engine opens without loss; `walctl verify` says why this one is not"
+                .into(),
+        );
+    }
+    let DumpRange { from, to, .. } = range;
     let ids = src.ids();
     let bar = bytes_bar(src.total_bytes(), "dumping");
     let mut out = std::io::stdout().lock();
@@ -642,11 +662,29 @@ pub(crate) async fn dump(
 /// through the engine.
 async fn dump_engine(
     dry: &crate::dryrun::Dry,
-    from: Lsn,
-    to: Lsn,
+    range: DumpRange,
     hex: bool,
     json: bool,
 ) -> Result<Outcome, String> {
+    let (mut from, mut to) = (range.from, range.to);
+    // Times map to LSNs through the engine's own search (`Wal::lsn_at`).
+    let at = |t: u64| async move {
+        dry.wal
+            .lsn_at(t)
+            .await
+            .map_err(|e| format!("finding the records of time {t}: {e}"))
+    };
+    if let Some(since) = range.since {
+        match at(since).await? {
+            Some(l) => from = from.max(l),
+            None => return Err(format!("no record appended at or after {since} µs")),
+        }
+    }
+    if let Some(until) = range.until {
+        if let Some(l) = at(until.saturating_add(1)).await? {
+            to = to.min(l.prev());
+        }
+    }
     let mut out = std::io::stdout().lock();
     let (first, last) = (dry.wal.first_lsn(), dry.wal.written_lsn());
     let start = from.max(first);
@@ -660,7 +698,11 @@ async fn dump_engine(
     while let Some(r) = stream.next().await {
         let r = r.map_err(|e| format!("reading LSN {}: {e}", start))?;
         let w = if json {
-            json_line(&mut out, &JsonRecord::new(r.lsn, &r.data, hex))
+            let rec = JsonRecord {
+                time: r.time,
+                ..JsonRecord::new(r.lsn, &r.data, hex)
+            };
+            json_line(&mut out, &rec)
         } else {
             print_record(&mut out, r.lsn.0, &r.data, hex).map_err(|e| e.to_string())
         };

@@ -118,12 +118,20 @@ enum Cmd {
         /// Last LSN to print.
         #[arg(long, value_name = "LSN")]
         to: Option<u64>,
+        /// Only records appended at or after this time: RFC 3339 in UTC
+        /// (`2026-12-07T12:00:00Z`, fractions allowed) or microseconds since the Unix epoch.
+        /// Needs a log the engine opens whole and frames with times (format version 3).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        since: Option<u64>,
+        /// Only records appended at or before this time (as `--since`).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        until: Option<u64>,
         /// Payloads in hex instead of escaped text.
         #[arg(long)]
         hex: bool,
         /// JSON lines, lossless: `{"lsn":N,"data":"<text>"}` per record whose payload is
-        /// UTF-8 (`{"lsn":N,"hex":"<hex>"}` otherwise, or with `--hex`), `{"problem":{...}}`
-        /// per problem. A range holding none of the log's records is an error (exit 2).
+        /// UTF-8 (`{"lsn":N,"hex":"<hex>"}` otherwise, or with `--hex`), with `"time"` (µs
+        /// since the epoch) when the frame records one, `{"problem":{...}}` per problem. A range holding none of the log's records is an error (exit 2).
         #[arg(long)]
         json: bool,
     },
@@ -260,12 +268,19 @@ fn run(cmd: Cmd) -> Result<Outcome, Failure> {
             target,
             from,
             to,
+            since,
+            until,
             hex,
             json,
         } => rt.block_on(async {
             let src = source::Source::open(&target).await?;
-            let to = Lsn(to.unwrap_or(u64::MAX));
-            inspect::dump(&src, Lsn(from), to, hex, json).await
+            let range = inspect::DumpRange {
+                from: Lsn(from),
+                to: Lsn(to.unwrap_or(u64::MAX)),
+                since,
+                until,
+            };
+            inspect::dump(&src, range, hex, json).await
         })?,
         Cmd::Tail {
             dir,
@@ -345,5 +360,82 @@ fn tail_failure(e: wal_api::Error) -> Failure {
         Failure::Log(e.to_string())
     } else {
         Failure::Usage(e.to_string())
+    }
+}
+
+/// A time argument: microseconds since the Unix epoch, or RFC 3339 in UTC
+/// (`YYYY-MM-DDTHH:MM:SS[.fraction]Z`).
+fn parse_time(s: &str) -> Result<u64, String> {
+    if let Ok(us) = s.parse::<u64>() {
+        return Ok(us);
+    }
+    let bad = || {
+        format!(
+            "{s:?} is neither microseconds since the epoch nor RFC 3339 UTC (2026-12-07T12:00:00Z)"
+        )
+    };
+    let rest = s
+        .strip_suffix('Z')
+        .or_else(|| s.strip_suffix('z'))
+        .ok_or_else(bad)?;
+    let (date, time) = rest.split_once(['T', 't', ' ']).ok_or_else(bad)?;
+    let num = |v: &str| v.parse::<i64>().map_err(|_| bad());
+    let mut d = date.splitn(3, '-');
+    let (y, m, day) = (
+        num(d.next().ok_or_else(bad)?)?,
+        num(d.next().ok_or_else(bad)?)?,
+        num(d.next().ok_or_else(bad)?)?,
+    );
+    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
+    let mut t = hms.splitn(3, ':');
+    let (h, min, sec) = (
+        num(t.next().ok_or_else(bad)?)?,
+        num(t.next().ok_or_else(bad)?)?,
+        num(t.next().ok_or_else(bad)?)?,
+    );
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || min > 59 || sec > 60 {
+        return Err(bad());
+    }
+    if !frac.chars().all(|c| c.is_ascii_digit()) || frac.len() > 9 {
+        return Err(bad());
+    }
+    let micros: i64 = format!("{frac:0<6}")[..6].parse().map_err(|_| bad())?;
+    // Days since the epoch of a proleptic Gregorian date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3_600 + min * 60 + sec;
+    u64::try_from(secs * 1_000_000 + micros).map_err(|_| format!("{s:?} is before 1970"))
+}
+
+#[cfg(test)]
+mod time_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::parse_time;
+
+    #[test]
+    fn rfc3339_and_micros_parse_to_the_same_instant() {
+        assert_eq!(parse_time("0").unwrap(), 0);
+        assert_eq!(parse_time("1970-01-01T00:00:00Z").unwrap(), 0);
+        assert_eq!(
+            parse_time("2000-03-01T00:00:01.5Z").unwrap(),
+            951_868_801_500_000
+        );
+        assert_eq!(
+            parse_time("2026-12-07T12:00:00Z").unwrap(),
+            1_796_644_800_000_000
+        );
+        for bad in [
+            "yesterday",
+            "2026-13-01T00:00:00Z",
+            "2026-12-07T12:00:00",
+            "1969-12-31T23:59:59Z",
+        ] {
+            assert!(parse_time(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -112,6 +112,14 @@ impl Follower {
                         self.suspect = None;
                         break;
                     }
+
+                    Err(FrameError::Unsupported(reason)) => {
+                        return Err(Error::corrupt(
+                            at.id,
+                            at.off + pos as u64,
+                            format!("unreadable frame: {reason}"),
+                        ));
+                    }
                 };
                 self.suspect = None;
                 if f.kind == FrameKind::Seal {
@@ -125,10 +133,13 @@ impl Follower {
                         format!("expected LSN {}, found {}", at.expect, f.lsn),
                     ));
                 }
-                let base = pos + wal_api::format::FRAME_HEADER_LEN;
-                for (lsn, r) in f.records() {
+                let off = at.off + pos as u64;
+                let body = f
+                    .body()
+                    .map_err(|e| Error::corrupt(at.id, off, e.to_string()))?;
+                for (lsn, r) in body.records() {
                     if lsn >= self.from {
-                        print_record(out, lsn.0, &bytes[base + r.start..base + r.end], self.hex)
+                        print_record(out, lsn.0, &body.bytes()[r], self.hex)
                             .map_err(|e| Error::io("writing output", None, e))?;
                         printed += 1;
                     }

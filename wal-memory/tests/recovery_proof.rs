@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use futures::StreamExt;
-use wal_api::format::{FRAME_HEADER_LEN, SEGMENT_HEADER_LEN};
+use wal_api::format::{FRAME_HEADER_LEN, SEGMENT_HEADER_LEN, TIMESTAMP_LEN};
 use wal_api::{Error, Lsn, Never, RecoveryMode, SegmentId, SegmentStore, Wal, WalOptions};
 use wal_memory::MemoryStore;
 
@@ -122,7 +122,7 @@ async fn hole_in_the_unsynced_tail_is_cut_in_the_default_mode() {
     }
     drop(wal);
     let id = store.list().await.unwrap()[0].id;
-    let frame = FRAME_HEADER_LEN + 100;
+    let frame = FRAME_HEADER_LEN + TIMESTAMP_LEN + 100;
     let synced_end = SEGMENT_HEADER_LEN + 10 * frame;
     // Lose the 4 KiB page that follows the synced part; keep everything after it.
     let hole = synced_end.div_ceil(4096) * 4096;
@@ -145,7 +145,7 @@ async fn damage_to_synced_bytes_is_refused_in_the_default_mode() {
     }
     drop(wal);
     let id = store.list().await.unwrap()[0].id;
-    let third = SEGMENT_HEADER_LEN + 2 * (FRAME_HEADER_LEN + 100);
+    let third = SEGMENT_HEADER_LEN + 2 * (FRAME_HEADER_LEN + TIMESTAMP_LEN + 100);
     store.tamper(id, |b| b[third + FRAME_HEADER_LEN + 5] ^= 0x01);
     let r = Wal::open(store, WalOptions::default()).await;
     match r {
@@ -179,7 +179,7 @@ async fn frame_embedded_in_a_payload_never_becomes_a_record() {
         wal.append(&embedded).await.unwrap();
         drop(wal);
         // Flip a CRC bit of the record that carries the frame.
-        let at = SEGMENT_HEADER_LEN + FRAME_HEADER_LEN + 6;
+        let at = SEGMENT_HEADER_LEN + FRAME_HEADER_LEN + TIMESTAMP_LEN + 6;
         store.tamper(SegmentId(1), |b| b[at] ^= 0x80);
         let wal = Wal::open(store, WalOptions::default().recovery_mode(mode))
             .await

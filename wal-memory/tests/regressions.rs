@@ -558,6 +558,7 @@ async fn append_at_the_end_of_the_lsn_space_is_refused() {
         segment_size: 1 << 20,
         max_record_size: 1 << 20,
         max_batch_size: 1 << 20,
+        version: wal_api::format::FORMAT_VERSION,
     }
     .encode();
     store.insert_raw(SegmentId(1), header.to_vec());

@@ -17,6 +17,7 @@ use crate::StoreFactory;
 // tests of them is `__with_cases!` in lib.rs, the one list of cases. To add a case, write it
 // as a `pub async fn` in the topic file it belongs to (or a new one, declared and
 // glob-re-exported below) and add its name to that list.
+mod format3;
 mod positioning;
 mod records;
 mod recovery;
@@ -26,6 +27,7 @@ mod sync;
 mod truncation;
 mod visibility;
 
+pub use format3::*;
 pub use positioning::*;
 pub use records::*;
 pub use recovery::*;
@@ -55,6 +57,7 @@ fn header(id: u64, base: u64) -> Vec<u8> {
         segment_size: 1024,
         max_record_size: 1 << 20,
         max_batch_size: 1 << 20,
+        version: wal_api::format::FORMAT_VERSION,
     }
     .encode()
     .to_vec()

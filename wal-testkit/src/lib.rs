@@ -259,6 +259,8 @@ macro_rules! __with_cases {
             wal_recovery_is_idempotent,
             wal_incomplete_segment_creation_is_removed,
             wal_typed_records_round_trip,
+            wal_compressed_and_stamped_records_round_trip,
+            wal_timestamps_off_and_missing_codecs_are_explicit,
             store_create_survives_power_loss,
             store_delete_survives_power_loss,
             store_quarantine_survives_power_loss,

@@ -1,8 +1,8 @@
 //! The segment header: the 64 bytes that open every segment and say how to read the rest.
 
 use super::{
-    get_u16, get_u32, get_u64, Layout, FORMAT_VERSION, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN,
-    SEGMENT_MAGIC, TRAILER_LEN, TRAILER_PAYLOAD_LEN,
+    get_u16, get_u32, get_u64, Layout, FORMAT_VERSION, FRAME_HEADER_LEN, MIN_FORMAT_VERSION,
+    SEGMENT_HEADER_LEN, SEGMENT_MAGIC, TRAILER_LEN, TRAILER_PAYLOAD_LEN, V3_PAYLOAD_ALLOWANCE,
 };
 use crate::lsn::{Lsn, SegmentId};
 
@@ -21,6 +21,10 @@ pub struct SegmentHeader {
     pub max_record_size: u32,
     /// Largest atomic batch payload the log accepted when it wrote this segment.
     pub max_batch_size: u32,
+    /// The segment's format version: [`FORMAT_VERSION`] for a segment this crate creates;
+    /// an older segment keeps its version (and its frames their layout) while it is read
+    /// and appended to.
+    pub version: u16,
 }
 
 impl SegmentHeader {
@@ -34,17 +38,26 @@ impl SegmentHeader {
             segment_size: 64 << 20,
             max_record_size: 16 << 20,
             max_batch_size: 64 << 20,
+            version: FORMAT_VERSION,
         }
     }
 
-    /// What decoding this segment's frames needs.
+    /// What decoding this segment's frames needs. A version 3 segment's payloads may hold
+    /// [`V3_PAYLOAD_ALLOWANCE`] bytes more than its limits (a timestamp).
     pub fn layout(&self) -> Layout {
+        let limit = self
+            .max_record_size
+            .max(self.max_batch_size)
+            .max(TRAILER_PAYLOAD_LEN as u32);
+        let allowance = if self.version >= 3 {
+            V3_PAYLOAD_ALLOWANCE
+        } else {
+            0
+        };
         Layout {
             salt: self.salt,
-            max_payload: self
-                .max_record_size
-                .max(self.max_batch_size)
-                .max(TRAILER_PAYLOAD_LEN as u32),
+            max_payload: limit.saturating_add(allowance),
+            version: self.version,
         }
     }
 
@@ -64,7 +77,7 @@ impl SegmentHeader {
     pub fn encode(&self) -> [u8; SEGMENT_HEADER_LEN] {
         let mut b = [0u8; SEGMENT_HEADER_LEN];
         b[0..8].copy_from_slice(&SEGMENT_MAGIC);
-        b[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        b[8..10].copy_from_slice(&self.version.to_le_bytes());
         // 10..12 flags (zero)
         b[12..16].copy_from_slice(&(SEGMENT_HEADER_LEN as u32).to_le_bytes());
         b[16..24].copy_from_slice(&self.id.0.to_le_bytes());
@@ -95,7 +108,7 @@ impl SegmentHeader {
             return Err("segment header checksum mismatch".into());
         }
         let version = get_u16(b, 8);
-        if version != FORMAT_VERSION {
+        if !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(format!("unsupported format version {version}"));
         }
         if get_u16(b, 10) != 0 || get_u32(b, 56) != 0 {
@@ -115,6 +128,7 @@ impl SegmentHeader {
             segment_size: get_u64(b, 40),
             max_record_size: get_u32(b, 48),
             max_batch_size: get_u32(b, 52),
+            version,
         };
         if h.max_record_size == 0 || h.max_batch_size == 0 || h.segment_size == 0 {
             return Err("segment header has a zero limit".into());

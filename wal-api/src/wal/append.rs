@@ -28,7 +28,8 @@ use tokio::sync::{Mutex, MutexGuard};
 use super::{Inner, LsnRange, Ticket, Wal};
 use crate::error::{Error, Result};
 use crate::format::{
-    batch_payload_len, encode_batch, encode_record, FRAME_HEADER_LEN, TRAILER_LEN,
+    batch_payload_len, encode_batch, encode_data, encode_record, Compression, FrameKind, Layout,
+    Stored, FRAME_HEADER_LEN, TIMESTAMP_LEN, TRAILER_LEN,
 };
 use crate::lsn::{Lsn, SegmentId};
 use crate::policy::Ack;
@@ -36,8 +37,9 @@ use crate::store::{SegmentStore, SegmentWriter};
 
 /// The encoding state every append changes.
 pub(super) struct Enc {
-    /// Salt of the active segment (covered by every frame's checksum).
-    pub(super) salt: u64,
+    /// Salt (covered by every frame's checksum), payload limit and format version of the
+    /// active segment.
+    pub(super) layout: Layout,
     /// LSN the next record gets.
     pub(super) next: Lsn,
     /// Segment length including buffered bytes.
@@ -46,16 +48,23 @@ pub(super) struct Enc {
     pub(super) records: u64,
     /// Frames accepted and not yet handed to the writer.
     pub(super) buf: Vec<u8>,
+    /// The last append time stamped on a frame: none is stamped earlier.
+    pub(super) last_time: u64,
 }
 
 impl Enc {
     /// What a [`WriteState`] leaves behind while it owns the real state (never read).
     const TAKEN: Enc = Enc {
-        salt: 0,
+        layout: Layout {
+            salt: 0,
+            max_payload: 0,
+            version: 0,
+        },
         next: Lsn(0),
         len: 0,
         records: 0,
         buf: Vec::new(),
+        last_time: 0,
     };
 }
 
@@ -187,26 +196,36 @@ impl<S: SegmentStore> Wal<S> {
     /// Appends one record without waiting for durability; pair the ticket with
     /// [`wait_durable`](Self::wait_durable).
     pub async fn enqueue(&self, data: &[u8]) -> Result<Ticket> {
-        let frame = self.inner.record_frame(data)?;
+        self.inner.record_frame(data)?;
+        let packed = self.inner.pack(|| std::borrow::Cow::Borrowed(data));
+        let lens = self.inner.frame_lens(data.len(), packed.as_ref());
         let payload = data.len() as u64;
-        self.enqueue_frame(frame, 1, payload, record_encoder(data), || {
-            record_encoder(data.to_vec())
+        let borrowed = packed.as_ref().map(|(c, p)| (*c, p.as_slice()));
+        self.enqueue_frame(lens, 1, payload, record_encoder(data, borrowed), || {
+            record_encoder(data.to_vec(), packed.clone())
         })
         .await
     }
 
     /// Appends an atomic batch without waiting for durability.
     pub async fn enqueue_batch<R: AsRef<[u8]>>(&self, records: &[R]) -> Result<Ticket> {
-        let (frame, payload) = self.inner.batch_frame(records)?;
+        let payload = self.inner.batch_frame(records)?;
         let count = records.len() as u64;
+        let packed = self.inner.pack(|| {
+            let mut raw = Vec::with_capacity(payload as usize);
+            crate::format::encode_entries(&mut raw, records);
+            std::borrow::Cow::Owned(raw)
+        });
+        let lens = self.inner.frame_lens(payload as usize, packed.as_ref());
+        let borrowed = packed.as_ref().map(|(c, p)| (*c, p.as_slice()));
         self.enqueue_frame(
-            frame,
+            lens,
             count,
             payload - 4 * count,
-            batch_encoder(records),
+            batch_encoder(records, borrowed),
             || {
                 let owned: Vec<Vec<u8>> = records.iter().map(|r| r.as_ref().to_vec()).collect();
-                batch_encoder(owned)
+                batch_encoder(owned, packed.clone())
             },
         )
         .await
@@ -217,15 +236,15 @@ impl<S: SegmentStore> Wal<S> {
     /// side locked, encoding with `owned()`, a copy of `encode` that owns its data.
     async fn enqueue_frame<E, O>(
         &self,
-        frame: u64,
+        frame: FrameLen,
         count: u64,
         payload: u64,
         encode: E,
         owned: impl FnOnce() -> O,
     ) -> Result<Ticket>
     where
-        E: Fn(&mut Vec<u8>, u64, Lsn, Lsn),
-        O: Fn(&mut Vec<u8>, u64, Lsn, Lsn) + Send + Sync + 'static,
+        E: Fn(&mut Vec<u8>, At),
+        O: Fn(&mut Vec<u8>, At) + Send + Sync + 'static,
     {
         let acc = match self.inner.append_now(frame, count, &encode) {
             Some(acc) => acc?,
@@ -249,11 +268,16 @@ impl<S: SegmentStore> Wal<S> {
     /// and when `full` the buffer has reached the write size and the caller hands it to the
     /// writer with [`flush`](Self::flush).
     pub(crate) fn enqueue_now(&self, data: &[u8]) -> Option<Result<(Ticket, bool)>> {
-        let frame = match self.inner.record_frame(data) {
-            Ok(f) => f,
-            Err(e) => return Some(Err(e)),
-        };
-        let acc = match self.inner.append_now(frame, 1, &record_encoder(data))? {
+        if let Err(e) = self.inner.record_frame(data) {
+            return Some(Err(e));
+        }
+        let packed = self.inner.pack(|| std::borrow::Cow::Borrowed(data));
+        let frame = self.inner.frame_lens(data.len(), packed.as_ref());
+        let packed = packed.as_ref().map(|(c, p)| (*c, p.as_slice()));
+        let acc = match self
+            .inner
+            .append_now(frame, 1, &record_encoder(data, packed))?
+        {
             Ok(acc) => acc,
             Err(e) => return Some(Err(e)),
         };
@@ -322,23 +346,108 @@ impl<S: SegmentStore> Wal<S> {
     }
 }
 
-/// The encoder of a single-record frame of `data`.
-fn record_encoder<D: AsRef<[u8]>>(data: D) -> impl Fn(&mut Vec<u8>, u64, Lsn, Lsn) {
-    move |buf, salt, lsn, durable| {
-        encode_record(buf, salt, lsn, durable, data.as_ref());
+/// Where and when a frame is encoded: what an encoder learns under the encoding lock.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct At {
+    /// The active segment's layout (salt, format version).
+    layout: Layout,
+    /// LSN of the frame's first record.
+    lsn: Lsn,
+    /// The durable watermark the frame carries.
+    durable: Lsn,
+    /// The append time, when the segment's version and the options stamp one.
+    time: Option<u64>,
+}
+
+/// A frame's length in a version 2 segment (plain, no time) and in a version 3 one (with
+/// the options' time and compression): known before the segment it lands in is.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct FrameLen {
+    v2: u64,
+    v3: u64,
+}
+
+impl FrameLen {
+    fn at(self, version: u16) -> u64 {
+        if version >= 3 {
+            self.v3
+        } else {
+            self.v2
+        }
     }
 }
 
-/// The encoder of an atomic batch frame of `records`.
-fn batch_encoder<B, R>(records: B) -> impl Fn(&mut Vec<u8>, u64, Lsn, Lsn)
+/// A body compressed before the encoding lock is taken: its codec and stored bytes.
+type Packed<P> = Option<(Compression, P)>;
+
+/// The encoder of a single-record frame of `data` (stored as `packed` in a version 3
+/// segment when compression shrank it).
+fn record_encoder<D, P>(data: D, packed: Packed<P>) -> impl Fn(&mut Vec<u8>, At)
+where
+    D: AsRef<[u8]>,
+    P: AsRef<[u8]>,
+{
+    move |buf, at| {
+        if at.layout.version < 3 {
+            encode_record(buf, at.layout.salt, at.lsn, at.durable, data.as_ref());
+            return;
+        }
+        let (compression, body) = match &packed {
+            Some((c, p)) => (*c, p.as_ref()),
+            None => (Compression::None, data.as_ref()),
+        };
+        let stored = Stored {
+            time: at.time,
+            compression,
+        };
+        let (salt, kind) = (at.layout.salt, FrameKind::Record);
+        encode_data(buf, salt, kind, at.lsn, at.durable, 1, stored, body);
+    }
+}
+
+/// The encoder of an atomic batch frame of `records` (see [`record_encoder`]).
+fn batch_encoder<B, R, P>(records: B, packed: Packed<P>) -> impl Fn(&mut Vec<u8>, At)
 where
     B: AsRef<[R]>,
     R: AsRef<[u8]>,
+    P: AsRef<[u8]>,
 {
-    move |buf, salt, first, durable| {
-        encode_batch(buf, salt, first, durable, records.as_ref());
+    move |buf, at| {
+        let records = records.as_ref();
+        let salt = at.layout.salt;
+        let time = at.time.filter(|_| at.layout.version >= 3);
+        match &packed {
+            Some((compression, p)) if at.layout.version >= 3 => {
+                let stored = Stored {
+                    time,
+                    compression: *compression,
+                };
+                let count = records.len() as u32;
+                let kind = FrameKind::Batch;
+                encode_data(
+                    buf,
+                    salt,
+                    kind,
+                    at.lsn,
+                    at.durable,
+                    count,
+                    stored,
+                    p.as_ref(),
+                );
+            }
+            _ => {
+                let stored = Stored {
+                    time,
+                    compression: Compression::None,
+                };
+                encode_batch(buf, salt, at.lsn, at.durable, stored, records);
+            }
+        }
     }
 }
+
+/// Bodies shorter than this are never compressed (the codecs' framing outweighs the gain).
+const MIN_COMPRESSED: usize = 32;
 
 /// Refuses an append of `count` records at `next` that would reach the end of the LSN space
 /// (`u64::MAX` is never handed out, so `next` never overflows).
@@ -354,9 +463,8 @@ fn check_lsn_room(next: Lsn, count: u64) -> Result<()> {
 }
 
 impl<S: SegmentStore> Inner<S> {
-    /// The frame length of a single record of `data`, once the log is open and the record is
-    /// not too large.
-    fn record_frame(&self, data: &[u8]) -> Result<u64> {
+    /// Checks that the log is open and `data` is not too large for a record.
+    fn record_frame(&self, data: &[u8]) -> Result<()> {
         self.check_open()?;
         if data.len() > self.opts.max_record_size as usize {
             return Err(Error::RecordTooLarge {
@@ -364,12 +472,41 @@ impl<S: SegmentStore> Inner<S> {
                 max: u64::from(self.opts.max_record_size),
             });
         }
-        Ok((FRAME_HEADER_LEN + data.len()) as u64)
+        Ok(())
     }
 
-    /// The frame and payload lengths of an atomic batch of `records`, once the log is open
-    /// and the batch is neither empty nor too large.
-    fn batch_frame<R: AsRef<[u8]>>(&self, records: &[R]) -> Result<(u64, u64)> {
+    /// A body of the bytes `raw()` compressed with the log's codec, when it has one and
+    /// compressing shrinks them (done before the encoding lock, on the appender's task).
+    fn pack<'d>(&self, raw: impl FnOnce() -> std::borrow::Cow<'d, [u8]>) -> Packed<Vec<u8>> {
+        let c = self.opts.compression;
+        if c == Compression::None {
+            return None;
+        }
+        let raw = raw();
+        if raw.len() < MIN_COMPRESSED {
+            return None;
+        }
+        c.compress(&raw).map(|p| (c, p))
+    }
+
+    /// The frame lengths of a body of `plain` bytes (stored as `packed` when compressed).
+    fn frame_lens(&self, plain: usize, packed: Option<&(Compression, Vec<u8>)>) -> FrameLen {
+        let header = FRAME_HEADER_LEN as u64;
+        let time = if self.opts.timestamps {
+            TIMESTAMP_LEN as u64
+        } else {
+            0
+        };
+        let stored = packed.map_or(plain, |(_, p)| p.len()) as u64;
+        FrameLen {
+            v2: header + plain as u64,
+            v3: header + time + stored,
+        }
+    }
+
+    /// The payload length of a plain atomic batch of `records`, once the log is open and the
+    /// batch is neither empty nor too large.
+    fn batch_frame<R: AsRef<[u8]>>(&self, records: &[R]) -> Result<u64> {
         self.check_open()?;
         if records.is_empty() {
             return Err(Error::InvalidArgument(
@@ -392,21 +529,21 @@ impl<S: SegmentStore> Inner<S> {
                 max: u64::from(self.opts.max_batch_size),
             });
         }
-        Ok((FRAME_HEADER_LEN as u64 + payload, payload))
+        Ok(payload)
     }
 
     /// Appends a frame of `frame` bytes holding `count` records under the std lock alone, when
     /// it fits the active segment and no task owns the writing side (`None` otherwise).
     ///
-    /// `encode(buffer, salt, first LSN, durable LSN)` appends the frame to the buffer.
-    fn append_now<F>(&self, frame: u64, count: u64, encode: &F) -> Option<Result<Accepted>>
+    /// `encode(buffer, at)` appends the frame to the buffer.
+    fn append_now<F>(&self, frame: FrameLen, count: u64, encode: &F) -> Option<Result<Accepted>>
     where
-        F: Fn(&mut Vec<u8>, u64, Lsn, Lsn),
+        F: Fn(&mut Vec<u8>, At),
     {
         let acc = self
             .appender
             .with_enc(|enc| {
-                self.fits(enc, frame)
+                self.fits(enc, frame.at(enc.layout.version))
                     .then(|| self.accept(enc, frame, count, encode))
             })
             .flatten()?;
@@ -419,9 +556,9 @@ impl<S: SegmentStore> Inner<S> {
     /// Appends a frame under the whole writing side, rotating first when needed: the path of
     /// an append [`append_now`](Self::append_now) did not take. The caller runs it
     /// [detached](Wal::detached), since a rotation must not stop half way.
-    async fn append_locked<F>(&self, frame: u64, count: u64, encode: &F) -> Result<Accepted>
+    async fn append_locked<F>(&self, frame: FrameLen, count: u64, encode: &F) -> Result<Accepted>
     where
-        F: Fn(&mut Vec<u8>, u64, Lsn, Lsn),
+        F: Fn(&mut Vec<u8>, At),
     {
         let acc = {
             let mut st = self.lock_for_append(frame).await?;
@@ -439,15 +576,29 @@ impl<S: SegmentStore> Inner<S> {
     /// The one place records are accepted: checks the log is open, encodes the frame, and
     /// advances the LSN, the lengths and the byte count, then publishes the written LSN. Runs
     /// with `enc` locked (or owned), so LSN order, buffer order and byte count agree.
-    fn accept<F>(&self, enc: &mut Enc, frame: u64, count: u64, encode: &F) -> Result<Accepted>
+    fn accept<F>(&self, enc: &mut Enc, frame: FrameLen, count: u64, encode: &F) -> Result<Accepted>
     where
-        F: Fn(&mut Vec<u8>, u64, Lsn, Lsn),
+        F: Fn(&mut Vec<u8>, At),
     {
         self.check_open()?;
         let first = enc.next;
         check_lsn_room(first, count)?;
         let last = Lsn(first.0 + count - 1);
-        encode(&mut enc.buf, enc.salt, first, self.dur.durable());
+        let frame = frame.at(enc.layout.version);
+        let time = (enc.layout.version >= 3 && self.opts.timestamps).then(|| {
+            let t = self.opts.clock.now_micros().max(enc.last_time);
+            enc.last_time = t;
+            t
+        });
+        let at = At {
+            layout: enc.layout,
+            lsn: first,
+            durable: self.dur.durable(),
+            time,
+        };
+        let before = enc.buf.len();
+        encode(&mut enc.buf, at);
+        debug_assert_eq!((enc.buf.len() - before) as u64, frame, "frame length");
         enc.next = last.next();
         enc.len += frame;
         enc.records += count;
@@ -469,10 +620,10 @@ impl<S: SegmentStore> Inner<S> {
     ///
     /// Rotation seals through `Durability`, which needs the `io` lock; the append lock
     /// comes before it in the lock order, so holding it here is allowed.
-    async fn lock_for_append(&self, frame: u64) -> Result<WriteState<'_>> {
+    async fn lock_for_append(&self, frame: FrameLen) -> Result<WriteState<'_>> {
         let mut st = self.appender.exclusive().await;
         self.check_open()?;
-        if !self.fits(&st.enc, frame) {
+        if !self.fits(&st.enc, frame.at(st.enc.layout.version)) {
             self.rotate_locked(&mut st).await?;
         }
         Ok(st)

@@ -10,6 +10,7 @@ mod recovery;
 mod reset;
 mod state;
 mod stats;
+mod time;
 mod truncate;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -44,6 +45,10 @@ pub struct Record {
     pub lsn: Lsn,
     /// Its payload.
     pub data: Bytes,
+    /// When it was appended, in microseconds since the Unix epoch: the time its frame
+    /// records (format version 3 with [`WalOptions::timestamps`](crate::WalOptions); `None`
+    /// for a record of a version 2 segment or a log that does not stamp frames).
+    pub time: Option<u64>,
 }
 
 /// The LSNs an atomic batch received: `first..=last`.
@@ -550,7 +555,7 @@ impl<S: SegmentStore> Inner<S> {
         }
         st.io.writer = Some(new);
         st.io.seg = id;
-        st.enc.salt = h.salt;
+        st.enc.layout = h.layout();
         st.io.base = st.enc.next;
         st.enc.len = SEGMENT_HEADER_LEN as u64;
         st.io.body_crc = Some(crc32fast::hash(&header));
@@ -585,7 +590,7 @@ impl<S: SegmentStore> Inner<S> {
             body_len: st.enc.len,
             body_crc,
         }
-        .encode(st.enc.salt, self.dur.durable());
+        .encode(st.enc.layout.salt, self.dur.durable());
         if let Err(e) = w.append(&trailer).await {
             return Err(self.poison("writing a seal trailer", e));
         }

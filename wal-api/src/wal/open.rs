@@ -37,8 +37,9 @@ impl<S: SegmentStore> Wal<S> {
         let inner = Arc::new(Inner {
             appender: Appender::new(
                 Enc {
-                    salt: t.salt,
+                    layout: t.layout,
                     next: t.next,
+                    last_time: 0,
                     len: t.len,
                     records: t.records,
                     buf: Vec::with_capacity(buffer),

@@ -425,11 +425,12 @@ impl<S: SegmentStore> Cursor<S> {
         let mut queue = std::mem::take(&mut self.pending);
         let next = self.next;
         let r = self
-            .step_into(&mut |lsn, chunk: &Bytes, r: std::ops::Range<usize>| {
+            .step_into(&mut |lsn, time, chunk: &Bytes, r: std::ops::Range<usize>| {
                 if lsn >= next {
                     queue.push_back(Record {
                         lsn,
                         data: chunk.slice(r),
+                        time,
                     });
                 }
             })
@@ -439,10 +440,10 @@ impl<S: SegmentStore> Cursor<S> {
     }
 
     /// One async step: fetch what the next frame needs and hand every record of the frames
-    /// that are whole in the chunk to `sink` as `(lsn, chunk, payload range)`.
+    /// that are whole in the chunk to `sink` as `(lsn, append time, chunk, payload range)`.
     async fn step_into(
         &mut self,
-        sink: &mut (dyn FnMut(Lsn, &Bytes, std::ops::Range<usize>) + Send),
+        sink: &mut RecordSink<'_>,
     ) -> Result<Step> {
         let Some((id, off, mut len, layout)) =
             self.pos.as_ref().map(|p| (p.id, p.off, p.len, p.layout))
@@ -505,7 +506,7 @@ impl<S: SegmentStore> Cursor<S> {
                 let Some(p) = &mut self.pos else {
                     return Ok(Step::Exhausted);
                 };
-                take_records(&chunk, sink, rel, &f);
+                take_records(&chunk, sink, rel, &f).map_err(|e| Error::frame_body(id, off, e))?;
                 p.expect = f.last_lsn().next();
                 let mut off = off + f.len() as u64;
                 let mut rel = rel + f.len();
@@ -516,7 +517,8 @@ impl<S: SegmentStore> Cursor<S> {
                     frames += 1;
                     match decode_trusting(&chunk[rel..], layout, off, trusted) {
                         Ok(f) if f.kind != FrameKind::Seal && p.fits(&f, skip) => {
-                            take_records(&chunk, sink, rel, &f);
+                            take_records(&chunk, sink, rel, &f)
+                                .map_err(|e| Error::frame_body(id, off, e))?;
                             p.expect = f.last_lsn().next();
                             off += f.len() as u64;
                             rel += f.len();
@@ -530,6 +532,10 @@ impl<S: SegmentStore> Cursor<S> {
             Err(e) => {
                 let reason = match e {
                     FrameError::Invalid(r) => r,
+                    FrameError::Unsupported(r) if !skip => {
+                        return Err(Error::frame_body(id, off, FrameError::Unsupported(r)));
+                    }
+                    FrameError::Unsupported(r) => format!("unreadable frame: {r}"),
                     FrameError::Incomplete => "frame overruns the segment".into(),
                     FrameError::Zero => "zero bytes where a frame should be".into(),
                 };
@@ -620,17 +626,35 @@ fn decode_trusting(
     decode_frame_checked(buf, layout, end > trusted)
 }
 
-/// Hands the records of `f` (decoded at `rel` in `chunk`) to `sink`.
+/// Where a cursor step hands each record: `(lsn, append time, buffer, payload range)`.
+type RecordSink<'a> = dyn FnMut(Lsn, Option<u64>, &Bytes, std::ops::Range<usize>) + Send + 'a;
+
+/// Hands the records of `f` (decoded at `rel` in `chunk`) to `sink`: slices of `chunk`
+/// when the body is stored plain, of its decompressed copy otherwise.
 fn take_records(
     chunk: &Bytes,
-    sink: &mut (dyn FnMut(Lsn, &Bytes, std::ops::Range<usize>) + Send),
+    sink: &mut RecordSink<'_>,
     rel: usize,
     f: &crate::format::Frame<'_>,
-) {
-    let base = rel + FRAME_HEADER_LEN;
-    for (lsn, r) in f.records() {
-        sink(lsn, chunk, base + r.start..base + r.end);
+) -> std::result::Result<(), FrameError> {
+    let body = f.body()?;
+    let time = f.time();
+    match body.offset_in_frame() {
+        Some(at) => {
+            let base = rel + at;
+            for (lsn, r) in body.records() {
+                sink(lsn, time, chunk, base + r.start..base + r.end);
+            }
+        }
+        None => {
+            let ranges: Vec<_> = body.records().collect();
+            let owned = Bytes::from(body.into_owned());
+            for (lsn, r) in ranges {
+                sink(lsn, time, &owned, r);
+            }
+        }
     }
+    Ok(())
 }
 
 impl<S: SegmentStore> Wal<S> {
@@ -661,7 +685,7 @@ impl<S: SegmentStore> Wal<S> {
             let mut last = None;
             let mut failed = None;
             let step = c
-                .step_into(&mut |lsn, chunk: &Bytes, r: std::ops::Range<usize>| {
+                .step_into(&mut |lsn, _, chunk: &Bytes, r: std::ops::Range<usize>| {
                     if lsn < next || lsn > limit || failed.is_some() {
                         return;
                     }

@@ -63,7 +63,8 @@ pub(crate) struct SegInfo {
 pub(crate) struct Tail {
     pub(crate) writer: Arc<dyn SegmentWriter>,
     pub(crate) id: SegmentId,
-    pub(crate) salt: u64,
+    /// Salt, payload limit and format version from the segment's header.
+    pub(crate) layout: Layout,
     pub(crate) base: Lsn,
     pub(crate) len: u64,
     /// CRC of the segment's bytes so far; `None` until needed (computed at seal).
@@ -424,7 +425,7 @@ async fn recover_log<S: SegmentStore>(
             Some(Tail {
                 writer: Arc::from(w),
                 id: h.id,
-                salt: h.salt,
+                layout: h.layout(),
                 base: h.base,
                 len: cut,
                 body_crc: crc,
@@ -625,6 +626,7 @@ pub(crate) fn new_header(opts: &WalOptions, id: SegmentId, base: Lsn) -> Segment
         segment_size: opts.segment_size,
         max_record_size: opts.max_record_size,
         max_batch_size: opts.max_batch_size,
+        version: crate::format::FORMAT_VERSION,
     }
 }
 
@@ -671,7 +673,7 @@ async fn finish<S: SegmentStore>(
             Tail {
                 writer: Arc::from(w),
                 id,
-                salt: h.salt,
+                layout: h.layout(),
                 base,
                 len: SEGMENT_HEADER_LEN as u64,
                 body_crc: Some(crc32fast::hash(&header)),

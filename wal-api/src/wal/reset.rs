@@ -104,7 +104,7 @@ impl<S: SegmentStore> Wal<S> {
         super::check_successor(st.io.seg)?;
 
         // 1. The intent: a reset frame right before the trailer of the sealed active segment.
-        let salt = st.enc.salt;
+        let salt = st.enc.layout.salt;
         let at = st.enc.next;
         let frame = encode_marker(
             &mut st.enc.buf,
@@ -143,7 +143,7 @@ impl<S: SegmentStore> Wal<S> {
         }
         st.io.writer = Some(w);
         st.io.seg = id;
-        st.enc.salt = h.salt;
+        st.enc.layout = h.layout();
         st.io.base = next;
         st.enc.len = SEGMENT_HEADER_LEN as u64;
         st.io.body_crc = Some(crc32fast::hash(&header));

@@ -154,7 +154,7 @@ impl<S: SegmentStore> Wal<S> {
         };
         st.io.writer = Some(Arc::from(w));
         st.io.seg = target.id;
-        st.enc.salt = target.layout.salt;
+        st.enc.layout = target.layout;
         st.io.base = target.base;
         st.enc.len = cut;
         st.io.body_crc = Some(body_crc);

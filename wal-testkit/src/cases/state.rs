@@ -36,12 +36,12 @@ pub async fn wal_meta_survives_truncations_reset_and_reopen<F: StoreFactory>(f: 
         "state slots are not segments"
     );
     // Both truncations and a reset leave the map alone.
-    wal.truncate_prefix(wal.written_lsn())
-        .await
-        .expect("prefix");
     wal.truncate_suffix(Lsn(wal.written_lsn().0 - 5))
         .await
         .expect("suffix");
+    wal.truncate_prefix(wal.written_lsn())
+        .await
+        .expect("prefix");
     assert_eq!(meta_of(&wal, "vote").as_deref(), Some(&b"term 2"[..]));
     let wal = close_and_reopen(&*f, &g, wal, small()).await;
     assert_eq!(meta_of(&wal, "vote").as_deref(), Some(&b"term 2"[..]));

@@ -29,8 +29,8 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use wal_api::{
-    Error, Lsn, Never, PerWrite, RecoveryMode, SegmentStore, SegmentStoreExt, Visibility, Wal,
-    WalOptions,
+    Compression, Error, Lsn, Never, PerWrite, RecoveryMode, SegmentStore, SegmentStoreExt,
+    Visibility, Wal, WalOptions,
 };
 
 use crate::faults::FaultyStore;
@@ -49,7 +49,9 @@ pub enum Shape {
     /// Small records, 900-byte segments, `PerWrite`: every append is acknowledged durable.
     Durable,
     /// Records of 200 to 1,600 bytes, 24 KB segments, `Never`: unsynced stretches span
-    /// several 4 KiB pages, so out-of-order page persistence matters.
+    /// several 4 KiB pages, so out-of-order page persistence matters. Every other record
+    /// and batch is compressible and the log compresses with lz4, so compressed frames
+    /// meet every crash point too.
     Pages,
     /// Four tasks append concurrently under group commit (two wait for durability, two only
     /// enqueue) while 900-byte segments rotate, so group-commit syncs race seals; every sync
@@ -74,15 +76,30 @@ impl Shape {
             .write_buffer(0);
         match self {
             Shape::Durable => o.sync_policy(PerWrite),
+            Shape::Pages => o.sync_policy(Never).compression(Compression::Lz4),
             _ => o.sync_policy(Never),
         }
     }
 
+    /// Record `n`'s bytes: random, or (every other record of [`Shape::Pages`]) text that
+    /// compresses.
+    fn record(self, n: u64, len: usize) -> Vec<u8> {
+        if self == Shape::Pages && n % 2 == 1 {
+            let text = format!("record {n} of a compressible kind; ");
+            return text.bytes().cycle().take(len).collect();
+        }
+        payload(n, len)
+    }
+
     /// Options of the processes after a crash: default recovery mode, durable appends.
     pub(super) fn reopen_opts(self) -> WalOptions {
-        WalOptions::default()
+        let o = WalOptions::default()
             .segment_size(self.segment_size())
-            .sync_policy(PerWrite)
+            .sync_policy(PerWrite);
+        match self {
+            Shape::Pages => o.compression(Compression::Lz4),
+            _ => o,
+        }
     }
 
     fn record_len(self, n: u64, variant: u64) -> usize {
@@ -189,7 +206,7 @@ async fn workload<S: SegmentStore>(
     for step in 0..STEPS {
         let r: Result<(), Error> = match step % 8 {
             0 | 2 | 5 => {
-                let p = payload(n, shape.record_len(n, variant));
+                let p = shape.record(n, shape.record_len(n, variant));
                 n += 1;
                 out.records.push(p.clone());
                 wal.append(&p).await.map(|l| {
@@ -200,7 +217,7 @@ async fn workload<S: SegmentStore>(
             1 | 6 => {
                 let k = 2 + step % 4;
                 let batch: Vec<Vec<u8>> = (0..k)
-                    .map(|i| payload(n + i, shape.record_len(n + i, variant) / 2 + 1))
+                    .map(|i| shape.record(n + i, shape.record_len(n + i, variant) / 2 + 1))
                     .collect();
                 n += k;
                 out.records.extend(batch.iter().cloned());
