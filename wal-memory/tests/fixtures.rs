@@ -153,6 +153,59 @@ async fn every_fixture_opens_as_expected_in_every_mode() {
 
 // ---- generation (run once; the output is committed and frozen) ---------------------------
 
+/// A version 2 log keeps opening and appending: its newest segment takes more version 2
+/// frames (no time, no compression), every segment created after it is version 3 (stamped,
+/// compressed when that shrinks), and everything reads back across a reopen.
+#[tokio::test]
+async fn a_v2_log_keeps_appending_and_its_new_segments_are_v3() {
+    let store = load("clean_multi_segment");
+    let version = |store: &MemoryStore, id: SegmentId| {
+        let b = store.segment_bytes(id).unwrap();
+        wal_api::format::SegmentHeader::decode(&b).unwrap().version
+    };
+    let old: Vec<SegmentId> = store.list().await.unwrap().iter().map(|m| m.id).collect();
+    assert!(old.iter().all(|&id| version(&store, id) == 2));
+    let o = || {
+        opts()
+            .compression(wal_api::Compression::Lz4)
+            .sync_policy(PerWrite)
+    };
+    let wal = Wal::open(store.clone(), o()).await.unwrap();
+    assert_eq!(wal.written_lsn(), Lsn(40));
+    let newest = *old.last().unwrap();
+    for n in 41..=80 {
+        let rec = if n % 2 == 0 {
+            format!("record {n} ").repeat(6).into_bytes()
+        } else {
+            payload(n)
+        };
+        wal.append(&rec).await.unwrap();
+    }
+    let segs = wal.segments();
+    assert!(segs.len() > old.len(), "the appends rotated");
+    for s in &segs {
+        let want = if s.id <= newest { 2 } else { 3 };
+        assert_eq!(version(&store, s.id), want, "segment {}", s.id);
+    }
+    wal.close().await.unwrap();
+    drop(wal);
+    let wal = Wal::open(store.clone(), o()).await.unwrap();
+    let got: Vec<_> = wal.read(..).collect().await;
+    assert_eq!(got.len(), 80);
+    let v3_from = segs.iter().find(|s| s.id > newest).unwrap().base;
+    for r in got {
+        let r = r.unwrap();
+        let n = r.lsn.0;
+        let want = if n > 40 && n % 2 == 0 {
+            format!("record {n} ").repeat(6).into_bytes()
+        } else {
+            payload(n)
+        };
+        assert_eq!(r.data.to_vec(), want, "LSN {n}");
+        assert_eq!(r.time.is_some(), r.lsn >= v3_from, "time of LSN {n}");
+    }
+}
+
 /// A log of `n` records, each durable before the next is written, left unsealed.
 async fn synced_log(n: u64) -> MemoryStore {
     let store = MemoryStore::new();

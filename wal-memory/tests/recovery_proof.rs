@@ -192,3 +192,55 @@ async fn frame_embedded_in_a_payload_never_becomes_a_record() {
         assert_eq!(got[0].1, b"before");
     }
 }
+
+/// A version 3 frame whose checksum holds but that sets a flag this version does not define
+/// (a newer writer's) is never a torn tail, not even in the unsynced window of the newest
+/// segment where damage is cut: the default mode refuses the log, naming the frame, and
+/// `SkipCorrupted` steps over it and keeps every record around it. (Format v2 cut such a
+/// frame, and every record after it, as a torn tail.)
+#[tokio::test]
+async fn an_unreadable_frame_is_never_a_torn_tail() {
+    let store = MemoryStore::new();
+    let opts = || WalOptions::default().sync_policy(Never).write_buffer(0);
+    let wal = Wal::open(store.clone(), opts()).await.unwrap();
+    for i in 1..=6u8 {
+        wal.append(&[i; 50]).await.unwrap();
+    }
+    drop(wal);
+    let frame = FRAME_HEADER_LEN + TIMESTAMP_LEN + 50;
+    let third = SEGMENT_HEADER_LEN + 2 * frame;
+    store.tamper(SegmentId(1), |b| {
+        let salt = u64::from_le_bytes(b[32..40].try_into().unwrap());
+        b[third + 29] |= 0x04; // the undefined bit 2
+        let mut h = crc32fast::Hasher::new();
+        h.update(&salt.to_le_bytes());
+        h.update(&b[third + 4..third + frame]);
+        let crc = h.finalize().to_le_bytes();
+        b[third..third + 4].copy_from_slice(&crc);
+    });
+    let image = store.segment_bytes(SegmentId(1)).unwrap();
+    match Wal::open(store.clone(), opts()).await {
+        Err(Error::Corrupt {
+            segment,
+            offset,
+            reason,
+        }) => {
+            assert_eq!((segment, offset), (SegmentId(1), third as u64));
+            assert!(reason.contains("unknown frame flags"), "{reason}");
+        }
+        other => panic!(
+            "expected Corrupt at the unreadable frame, got {:?}",
+            other.err()
+        ),
+    }
+    assert_eq!(
+        store.segment_bytes(SegmentId(1)).unwrap(),
+        image,
+        "nothing was cut"
+    );
+    let wal = Wal::open(store, opts().recovery_mode(RecoveryMode::SkipCorrupted))
+        .await
+        .unwrap();
+    let got: Vec<u64> = records(&wal).await.iter().map(|r| r.0).collect();
+    assert_eq!(got, vec![1, 2, 4, 5, 6]);
+}

@@ -441,10 +441,7 @@ impl<S: SegmentStore> Cursor<S> {
 
     /// One async step: fetch what the next frame needs and hand every record of the frames
     /// that are whole in the chunk to `sink` as `(lsn, append time, chunk, payload range)`.
-    async fn step_into(
-        &mut self,
-        sink: &mut RecordSink<'_>,
-    ) -> Result<Step> {
+    async fn step_into(&mut self, sink: &mut RecordSink<'_>) -> Result<Step> {
         let Some((id, off, mut len, layout)) =
             self.pos.as_ref().map(|p| (p.id, p.off, p.len, p.layout))
         else {
