@@ -12,6 +12,8 @@
 //! - `w4`: a fresh process opens and replays 1 M x 100 B records after a crash and after a
 //!   clean close, against a raw read + CRC scan of the same files (seconds, MB/s, peak RSS);
 //!   a 1 GiB log for the RSS bound.
+//! - `codec`: 4 KiB appends, compressible and random, without compression, with lz4 and
+//!   with zstd: MB/s (ratio to no compression) and stored over original bytes.
 //! - `scale`: open of a log of 10,000 sealed segments against listing it and reading every
 //!   header and trailer; `truncate_prefix` dropping them against unlink(2).
 //!
@@ -21,7 +23,7 @@
 //!
 //! Files live under `target/bench-fs/` (the repository's disk, not a tmpfs).
 //! `cargo run --release -p wal-bench --bin bench-fs`; the knobs are in `knobs.rs`
-//! (`WAL_BENCH_RUNS`, `WAL_BENCH_ONLY=w1,w2,w3,w4,scale`, `WAL_BENCH_SCALE`,
+//! (`WAL_BENCH_RUNS`, `WAL_BENCH_ONLY=w1,w2,w3,w4,scale,codec`, `WAL_BENCH_SCALE`,
 //! `WAL_BENCH_SKIP_1GIB`, `WAL_BENCH_NO_OKAYWAL`, `WAL_BENCH_NO_RAFT_ENGINE`,
 //! `WAL_BENCH_KEEP`, `WAL_BENCH_VERBOSE`).
 //!
@@ -35,6 +37,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod child;
+mod codecs;
 mod dirs;
 mod inproc;
 mod knobs;
@@ -128,6 +131,9 @@ async fn main() {
     }
     if selected("scale") {
         scale::run(&mut t).await;
+    }
+    if selected("codec") {
+        codecs::run().await;
     }
     t.print(n);
 }
