@@ -105,6 +105,7 @@ fn resalt(bytes: &[u8]) -> Res<Vec<u8>> {
                 let stored = Stored {
                     time: f.time(),
                     compression: f.compression().unwrap_or_default(),
+                    encrypted: false,
                 };
                 let body = f.stored_body();
                 encode_data(

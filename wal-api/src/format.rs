@@ -25,8 +25,8 @@ pub mod state;
 pub use compress::Compression;
 pub(crate) use frame::decode_frame_checked;
 pub use frame::{
-    batch_payload_len, decode_frame, encode_batch, encode_data, encode_entries, encode_marker,
-    encode_record, Body, Frame, FrameError, FrameRecords, Stored,
+    batch_payload_len, decode_frame, encode_batch, encode_data, encode_encrypted, encode_entries,
+    encode_marker, encode_record, Body, Frame, FrameError, FrameRecords, Stored,
 };
 pub use header::SegmentHeader;
 
@@ -64,11 +64,18 @@ pub const RAW_LEN_LEN: usize = 4;
 /// Frame flag bits 0-1 (version 3, header byte 29): the body's compression
 /// ([`Compression`]): 0 none, 1 lz4, 2 zstd (3 is not defined).
 pub const FLAG_COMPRESSION_MASK: u8 = 0b0000_0011;
+/// Frame flag bit 2 (version 3): the stored body is encrypted ([`crate::crypto`]): after
+/// the timestamp come a [`NONCE_LEN`]-byte nonce, the ciphertext and a [`TAG_LEN`]-byte tag.
+pub const FLAG_ENCRYPTED: u8 = 0b0000_0100;
 /// Frame flag bit 3 (version 3): the payload opens with a [`TIMESTAMP_LEN`]-byte timestamp.
 pub const FLAG_TIMESTAMP: u8 = 0b0000_1000;
 /// Every frame flag this version defines; a frame whose checksum matches but which sets
 /// another bit (or names an unknown kind) is unreadable, never a torn tail.
-pub const KNOWN_FLAGS: u8 = FLAG_COMPRESSION_MASK | FLAG_TIMESTAMP;
+pub const KNOWN_FLAGS: u8 = FLAG_COMPRESSION_MASK | FLAG_ENCRYPTED | FLAG_TIMESTAMP;
+/// Length of an encrypted frame's nonce (XChaCha20-Poly1305).
+pub const NONCE_LEN: usize = 24;
+/// Length of an encrypted frame's authentication tag (Poly1305).
+pub const TAG_LEN: usize = 16;
 
 /// The kind of a frame (byte 28 of its header).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,8 +135,13 @@ pub struct Layout {
     /// Largest payload a frame of the segment may declare.
     pub max_payload: u32,
     /// The segment's format version ([`MIN_FORMAT_VERSION`]..=[`FORMAT_VERSION`]): version 3
-    /// frames carry flags (timestamp, compression).
+    /// frames carry flags (timestamp, compression, encryption).
     pub version: u16,
+    /// The key id of an encrypted segment (0: not encrypted): its record and batch frames
+    /// must be encrypted, and no other frame may be.
+    pub key_id: u16,
+    /// The segment's key check (see [`SegmentHeader::key_check`]).
+    pub key_check: u16,
 }
 
 /// A fresh random salt for a new segment (not cryptographic: it only has to differ between
@@ -207,6 +219,8 @@ impl Trailer {
             salt,
             max_payload: TRAILER_PAYLOAD_LEN as u32,
             version: MIN_FORMAT_VERSION,
+            key_id: 0,
+            key_check: 0,
         };
         let f = decode_frame(b, layout).ok()?;
         Self::from_frame(&f)

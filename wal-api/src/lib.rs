@@ -42,6 +42,7 @@
 pub mod blocking;
 pub mod clock;
 pub mod codec;
+pub mod crypto;
 pub mod error;
 pub mod format;
 pub mod lsn;

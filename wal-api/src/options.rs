@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::clock::{Clock, SystemClock};
+use crate::crypto::KeyProvider;
 use crate::format::Compression;
 use crate::lsn::Lsn;
 use crate::policy::{GroupCommit, SyncPolicy};
@@ -98,6 +99,11 @@ pub struct WalOptions {
     pub timestamps: bool,
     /// Where append times come from (default [`SystemClock`]).
     pub clock: Arc<dyn Clock>,
+    /// Encryption at rest (feature `encryption`, see [`crate::crypto`]): new segments are
+    /// encrypted with the provider's current key, and records of encrypted segments are read
+    /// with the key their header names. `None` (the default): nothing is encrypted, and
+    /// encrypted segments cannot be read or appended to.
+    pub encryption: Option<Arc<dyn KeyProvider>>,
 }
 
 impl Default for WalOptions {
@@ -118,6 +124,7 @@ impl Default for WalOptions {
             compression: Compression::None,
             timestamps: true,
             clock: Arc::new(SystemClock),
+            encryption: None,
         }
     }
 }
@@ -249,6 +256,13 @@ impl WalOptions {
         self
     }
 
+    /// Encrypts new segments with `keys` (and reads encrypted ones with them).
+    #[must_use]
+    pub fn encryption(mut self, keys: Arc<dyn KeyProvider>) -> Self {
+        self.encryption = Some(keys);
+        self
+    }
+
     /// Sets the clock append times come from.
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -263,6 +277,18 @@ impl WalOptions {
                 self.compression,
                 self.compression.name()
             )));
+        }
+        if let Some(keys) = &self.encryption {
+            if !crate::crypto::available() {
+                return Err(crate::Error::InvalidArgument(
+                    "encryption needs wal-api's `encryption` feature".into(),
+                ));
+            }
+            if keys.current().0 == 0 {
+                return Err(crate::Error::InvalidArgument(
+                    "the key provider's current key id is 0, which means \"not encrypted\"".into(),
+                ));
+            }
         }
         if let Compression::Zstd(level) = self.compression {
             if !(0..=22).contains(&level) {

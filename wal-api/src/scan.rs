@@ -269,17 +269,21 @@ pub(crate) struct Sink<'a> {
     /// Records handed out so far.
     pub(crate) applied: u64,
     apply: &'a mut (dyn FnMut(Lsn, &[u8]) -> Result<()> + Send),
+    /// Keys of encrypted segments.
+    keys: Option<std::sync::Arc<dyn crate::crypto::KeyProvider>>,
 }
 
 impl<'a> Sink<'a> {
     pub(crate) fn new(
         from: Lsn,
         apply: &'a mut (dyn FnMut(Lsn, &[u8]) -> Result<()> + Send),
+        keys: Option<std::sync::Arc<dyn crate::crypto::KeyProvider>>,
     ) -> Self {
         Sink {
             next: from,
             applied: 0,
             apply,
+            keys,
         }
     }
 
@@ -289,7 +293,10 @@ impl<'a> Sink<'a> {
         if f.count == 0 || f.last_lsn() < self.next {
             return Ok(());
         }
-        let body = f.body().map_err(|e| crate::Error::frame_body(id, pos, e))?;
+        let key = crate::crypto::key_of(self.keys.as_deref(), f.layout.key_id);
+        let body = f
+            .body_with(key.as_ref())
+            .map_err(|e| crate::Error::frame_body(id, pos, e))?;
         for (lsn, r) in body.records() {
             if lsn >= self.next {
                 (self.apply)(lsn, &body.bytes()[r])?;
@@ -683,6 +690,8 @@ mod tests {
             max_record_size: 1024,
             max_batch_size: 1024,
             version: crate::format::FORMAT_VERSION,
+            key_id: 0,
+            key_check: 0,
         }
     }
 

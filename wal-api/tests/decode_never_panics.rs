@@ -21,7 +21,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_decode_without_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-        let _ = decode_frame(&bytes, wal_api::format::Layout { salt: 7, max_payload: 1 << 20, version: wal_api::format::FORMAT_VERSION });
+        let _ = decode_frame(&bytes, wal_api::format::Layout { salt: 7, max_payload: 1 << 20, version: wal_api::format::FORMAT_VERSION, key_id: 0, key_check: 0 });
         let _ = SegmentHeader::decode(&bytes);
         let _ = Trailer::decode(&bytes, 7);
         let _ = check_segment(SegmentId(1), &Bytes::from(bytes.clone()), true);
@@ -64,6 +64,8 @@ fn header_layout_matches_format_md() {
         max_record_size: 0x090a,
         max_batch_size: 0x0b0c,
         version: wal_api::format::FORMAT_VERSION,
+        key_id: 0,
+        key_check: 0,
     }
     .encode();
     assert_eq!(&h[0..8], b"RSWALSEG");
@@ -103,6 +105,7 @@ fn frame_layout_matches_format_md() {
     let stamped = wal_api::format::Stored {
         time: Some(0x0102_0304_0506_0708),
         compression: wal_api::Compression::None,
+        encrypted: false,
     };
     let mut t3 = Vec::new();
     encode_batch(&mut t3, salt, Lsn(9), Lsn(5), stamped, &[&b"ab"[..], b"c"]);

@@ -328,10 +328,58 @@ impl<B: SegmentStore> SegmentStore for DryRun<B> {
 /// end (so a tool never calls a log sound that a reader would find damaged), and limits wide
 /// enough for any log (a log's own limits come from its segment headers).
 pub(crate) fn tool_options(mode: RecoveryMode) -> WalOptions {
-    WalOptions::default()
+    let o = WalOptions::default()
         .recovery_mode(mode)
         .verify_on_open(true)
-        .max_record_size(1 << 30)
+        .max_record_size(1 << 30);
+    match KEYS.get() {
+        Some(keys) => o.encryption(keys.clone()),
+        None => o,
+    }
+}
+
+/// The keys given with `--keys`, for every engine the tools open.
+static KEYS: std::sync::OnceLock<Arc<wal_api::crypto::StaticKeys>> = std::sync::OnceLock::new();
+
+/// Makes `keys` the keys of every log the tools open.
+pub(crate) fn set_keys(keys: wal_api::crypto::StaticKeys) {
+    let _ = KEYS.set(Arc::new(keys));
+}
+
+/// Reads a key file: lines `ID HEX` (id 1..=65535, 64 hex digits), `#` comments, blank
+/// lines. The first key is current (the tools never write records).
+pub(crate) fn load_keys(path: &std::path::Path) -> Result<wal_api::crypto::StaticKeys, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("reading the key file {}: {e}", path.display()))?;
+    let mut keys: Option<wal_api::crypto::StaticKeys> = None;
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let bad = || {
+            format!(
+                "{}:{}: expected `ID HEX` (a key id 1..=65535, 64 hex digits)",
+                path.display(),
+                n + 1
+            )
+        };
+        let (id, hex) = line.split_once(char::is_whitespace).ok_or_else(bad)?;
+        let id: u16 = id.parse().ok().filter(|&i| i != 0).ok_or_else(bad)?;
+        let hex = hex.trim();
+        if hex.len() != 64 || !hex.is_ascii() {
+            return Err(bad());
+        }
+        let mut key = [0u8; 32];
+        for (i, b) in key.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+        }
+        keys = Some(match keys {
+            None => wal_api::crypto::StaticKeys::new(id, key),
+            Some(k) => k.with(id, key),
+        });
+    }
+    keys.ok_or_else(|| format!("the key file {} holds no key", path.display()))
 }
 
 /// The engine opened on a dry run of a log: what it decided, and the log as it would be after

@@ -576,10 +576,13 @@ pub(crate) async fn dump(
 ) -> Result<Outcome, String> {
     // A log the engine opens whole is dumped as the engine reads it: records after the
     // checkpoint and after any reset, up to the last written one.
-    if let Some(Ok(dry)) = src.open_dry(RecoveryMode::TolerateTornTail).await {
-        if dry.loses_nothing() {
-            return dump_engine(&dry, range, hex, json).await;
+    match src.open_dry(RecoveryMode::TolerateTornTail).await {
+        Some(Ok(dry)) if dry.loses_nothing() => return dump_engine(&dry, range, hex, json).await,
+        // The log may be sound; this run lacks what reading it needs (a key).
+        Some(Err(e @ Error::Unreadable { .. })) => {
+            return Err(format!("{e} (give the log's keys with --keys)"));
         }
+        _ => {}
     }
     if range.since.is_some() || range.until.is_some() {
         return Err(

@@ -56,6 +56,11 @@ URL: s3://BUCKET/PREFIX (AWS_* variables; AWS_ENDPOINT for MinIO or moto), gs://
 #[derive(Debug, Parser)]
 #[command(name = "walctl", version, after_help = EXIT_CODES, arg_required_else_help = true)]
 struct Cli {
+    /// Keys of an encrypted log: a file of lines `ID HEX` (a key id, then its 32-byte key
+    /// as 64 hex digits; `#` starts a comment). Also `WALCTL_KEYS`. Without it, records of
+    /// encrypted segments are reported unreadable (verdicts on damage need no key).
+    #[arg(long, global = true, value_name = "FILE")]
+    keys: Option<std::path::PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -217,6 +222,19 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let keys = cli
+        .keys
+        .clone()
+        .or_else(|| std::env::var_os("WALCTL_KEYS").map(std::path::PathBuf::from));
+    if let Some(path) = &keys {
+        match dryrun::load_keys(path) {
+            Ok(keys) => dryrun::set_keys(keys),
+            Err(e) => {
+                eprintln!("walctl: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     match run(cli.cmd) {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::Problem) => ExitCode::from(1),

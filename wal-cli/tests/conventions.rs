@@ -468,3 +468,42 @@ async fn dump_reads_compressed_frames_and_selects_by_time() {
     let (code, _, err) = dump(&["--since", "noon"]);
     assert_eq!(code, 2, "{err}");
 }
+
+/// An encrypted log: without `--keys` walctl cannot read it and says which key it needs
+/// (exit 2, never garbage and never "corrupt"); with a key file it verifies and dumps it.
+#[tokio::test]
+async fn encrypted_logs_need_a_key_file_and_read_with_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = [0xab_u8; 32];
+    {
+        let store = FsStore::open_or_create(dir.path()).unwrap();
+        let keys = std::sync::Arc::new(wal_api::crypto::StaticKeys::new(7, key));
+        let opts = WalOptions::default().encryption(keys);
+        let wal = Wal::open(store, opts).await.unwrap();
+        for i in 1..=5u32 {
+            wal.append(format!("secret {i}").as_bytes()).await.unwrap();
+        }
+        wal.close().await.unwrap();
+    }
+    let d = dir.path().to_str().unwrap();
+    let key_file = tempfile::NamedTempFile::new().unwrap();
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(key_file.path(), format!("# the log's key\n7 {hex}\n")).unwrap();
+    let kf = key_file.path().to_str().unwrap();
+    for cmd in ["dump", "verify"] {
+        let (code, out, err) = walctl(&[cmd, d]);
+        assert_eq!(code, 2, "{cmd} without keys: {out} {err}");
+        assert!(err.contains("key id 7"), "{cmd}: {err}");
+    }
+    let (code, out, err) = walctl(&["--keys", kf, "verify", d]);
+    assert_eq!(code, 0, "{out} {err}");
+    let (code, out, err) = walctl(&["dump", d, "--keys", kf]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 5);
+    assert!(out.contains("secret 5"), "{out}");
+    let bad = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(bad.path(), "7 not-hex\n").unwrap();
+    let (code, _, err) = walctl(&["--keys", bad.path().to_str().unwrap(), "dump", d]);
+    assert_eq!(code, 2);
+    assert!(err.contains("expected `ID HEX`"), "{err}");
+}

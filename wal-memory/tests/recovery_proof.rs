@@ -211,7 +211,7 @@ async fn an_unreadable_frame_is_never_a_torn_tail() {
     let third = SEGMENT_HEADER_LEN + 2 * frame;
     store.tamper(SegmentId(1), |b| {
         let salt = u64::from_le_bytes(b[32..40].try_into().unwrap());
-        b[third + 29] |= 0x04; // the undefined bit 2
+        b[third + 29] |= 0x10; // the undefined bit 4
         let mut h = crc32fast::Hasher::new();
         h.update(&salt.to_le_bytes());
         h.update(&b[third + 4..third + frame]);

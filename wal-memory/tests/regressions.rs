@@ -559,6 +559,8 @@ async fn append_at_the_end_of_the_lsn_space_is_refused() {
         max_record_size: 1 << 20,
         max_batch_size: 1 << 20,
         version: wal_api::format::FORMAT_VERSION,
+        key_id: 0,
+        key_check: 0,
     }
     .encode();
     store.insert_raw(SegmentId(1), header.to_vec());

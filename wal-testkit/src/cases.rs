@@ -58,6 +58,8 @@ fn header(id: u64, base: u64) -> Vec<u8> {
         max_record_size: 1 << 20,
         max_batch_size: 1 << 20,
         version: wal_api::format::FORMAT_VERSION,
+        key_id: 0,
+        key_check: 0,
     }
     .encode()
     .to_vec()

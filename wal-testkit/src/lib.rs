@@ -261,6 +261,7 @@ macro_rules! __with_cases {
             wal_typed_records_round_trip,
             wal_compressed_and_stamped_records_round_trip,
             wal_timestamps_off_and_missing_codecs_are_explicit,
+            wal_encrypted_records_round_trip_and_keys_rotate,
             store_create_survives_power_loss,
             store_delete_survives_power_loss,
             store_quarantine_survives_power_loss,

@@ -5,9 +5,10 @@ use std::borrow::Cow;
 
 use super::{
     get_u32, get_u64, Compression, FrameKind, Layout, BATCH_ENTRY_HEADER_LEN,
-    CHECKPOINT_PAYLOAD_LEN, FLAGS_AT, FLAG_COMPRESSION_MASK, FLAG_TIMESTAMP, FRAME_HEADER_LEN,
-    KIND_AT, KNOWN_FLAGS, RAW_LEN_LEN, TIMESTAMP_LEN,
+    CHECKPOINT_PAYLOAD_LEN, FLAGS_AT, FLAG_COMPRESSION_MASK, FLAG_ENCRYPTED, FLAG_TIMESTAMP,
+    FRAME_HEADER_LEN, KIND_AT, KNOWN_FLAGS, NONCE_LEN, RAW_LEN_LEN, TAG_LEN, TIMESTAMP_LEN,
 };
+use crate::crypto::{frame_aad, Key};
 use crate::lsn::Lsn;
 
 /// The fields of a frame header other than its checksum.
@@ -79,6 +80,8 @@ pub struct Stored {
     /// The codec the body went through ([`Compression::compress`]'s output), or
     /// [`Compression::None`] for a body stored as the records' bytes.
     pub compression: Compression,
+    /// Whether the stored body is a nonce, a ciphertext and a tag ([`encode_encrypted`]).
+    pub encrypted: bool,
 }
 
 impl Stored {
@@ -89,7 +92,8 @@ impl Stored {
         } else {
             0
         };
-        t | self.compression.flag()
+        let e = if self.encrypted { FLAG_ENCRYPTED } else { 0 };
+        t | e | self.compression.flag()
     }
 
     /// Bytes the payload holds before the body.
@@ -150,6 +154,44 @@ pub fn encode_data(
     }
     .write(&mut out[start..], salt);
     out.len() - start
+}
+
+/// Appends a record or batch frame whose body (already compressed when
+/// `stored.compression` says so) is encrypted with `key` and `nonce` (which must never have
+/// been used with this key); returns the frame length, always
+/// [`NONCE_LEN`] + [`TAG_LEN`] bytes longer than the frame [`encode_data`] would write.
+#[allow(clippy::too_many_arguments)]
+pub fn encode_encrypted(
+    out: &mut Vec<u8>,
+    salt: u64,
+    kind: FrameKind,
+    lsn: Lsn,
+    durable: Lsn,
+    count: u32,
+    stored: Stored,
+    key: &Key,
+    nonce: &[u8; NONCE_LEN],
+    body: &[u8],
+) -> Result<usize, String> {
+    let stored = Stored {
+        encrypted: true,
+        ..stored
+    };
+    let aad = frame_aad(salt, lsn.0, count, kind as u8, stored.flags(), stored.time);
+    let sealed = crate::crypto::seal(key, nonce, &aad, body)?;
+    let mut sealed_body = Vec::with_capacity(NONCE_LEN + sealed.len());
+    sealed_body.extend_from_slice(nonce);
+    sealed_body.extend_from_slice(&sealed);
+    Ok(encode_data(
+        out,
+        salt,
+        kind,
+        lsn,
+        durable,
+        count,
+        stored,
+        &sealed_body,
+    ))
 }
 
 /// Appends a frame that holds no record (kind [`FrameKind::Meta`], [`FrameKind::Checkpoint`]
@@ -237,8 +279,9 @@ pub struct Frame<'a> {
     pub flags: u8,
     /// The stored payload (timestamp, then the body as stored).
     pub payload: &'a [u8],
-    /// Largest payload the frame's segment allows: the bound on a decompressed body.
-    pub max_payload: u32,
+    /// The layout of the frame's segment (its salt, its payload limit, the bound on a
+    /// decompressed body, and its key).
+    pub layout: Layout,
 }
 
 impl<'a> Frame<'a> {
@@ -288,22 +331,37 @@ impl<'a> Frame<'a> {
         self.payload.get(self.body_at()..).unwrap_or_default()
     }
 
-    /// The records' bytes: borrowed from the payload when stored plain, decompressed
-    /// otherwise (an error when the compressed body is damaged or this build lacks the
-    /// codec; neither happens to a frame the engine wrote and this build can read).
+    /// Whether the body is encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        self.flags & FLAG_ENCRYPTED != 0
+    }
+
+    /// The records' bytes of a frame that is not encrypted, see [`body_with`](Self::body_with).
     pub fn body(&self) -> Result<Body<'a>, FrameError> {
+        self.body_with(None)
+    }
+
+    /// The records' bytes: borrowed from the payload when stored plain, decrypted with `key`
+    /// (the key of the segment's key id) and decompressed otherwise. An error when this
+    /// build lacks the codec or the key ([`FrameError::Unsupported`], also for a wrong key),
+    /// or when the body is damaged or fails authentication ([`FrameError::Invalid`]); none
+    /// of these happens to a frame the engine wrote, read with the right key.
+    pub fn body_with(&self, key: Option<&Key>) -> Result<Body<'a>, FrameError> {
         let stored = self.stored_body();
+        let inner = if self.is_encrypted() {
+            Cow::Owned(self.decrypt(stored, key)?)
+        } else {
+            Cow::Borrowed(stored)
+        };
         let bytes = match self.compression() {
-            Some(Compression::None) => Cow::Borrowed(stored),
-            Some(c) => {
-                let raw = Cow::Owned(c.decompress(stored, self.max_payload)?);
-                if self.kind == FrameKind::Batch {
-                    check_batch(&raw, self.count)?;
-                }
-                raw
-            }
+            Some(Compression::None) => inner,
+            Some(c) => Cow::Owned(c.decompress(&inner, self.layout.max_payload)?),
             None => return Err(FrameError::Unsupported("undefined compression".into())),
         };
+        if self.kind == FrameKind::Batch && matches!(bytes, Cow::Owned(_)) {
+            // Entries of a compressed or encrypted batch are checked once readable.
+            check_batch(&bytes, self.count)?;
+        }
         let offset = matches!(bytes, Cow::Borrowed(_)).then(|| FRAME_HEADER_LEN + self.body_at());
         Ok(Body {
             kind: self.kind,
@@ -312,6 +370,43 @@ impl<'a> Frame<'a> {
             bytes,
             offset,
         })
+    }
+}
+
+impl Frame<'_> {
+    /// The plaintext of an encrypted stored body.
+    fn decrypt(&self, stored: &[u8], key: Option<&Key>) -> Result<Vec<u8>, FrameError> {
+        let id = self.layout.key_id;
+        let Some(key) = key else {
+            return Err(FrameError::Unsupported(format!(
+                "the frame is encrypted with key id {id}, and no key was given for it"
+            )));
+        };
+        if !crate::crypto::available() {
+            return Err(FrameError::Unsupported(
+                "the frame is encrypted: build wal-api with feature `encryption`".into(),
+            ));
+        }
+        let (nonce, sealed) = stored.split_at(NONCE_LEN.min(stored.len()));
+        let aad = frame_aad(
+            self.layout.salt,
+            self.lsn.0,
+            self.count,
+            self.kind as u8,
+            self.flags,
+            self.time(),
+        );
+        if let Some(plain) = crate::crypto::open(key, nonce, &aad, sealed) {
+            return Ok(plain);
+        }
+        match crate::crypto::key_check(key, self.layout.salt) {
+            Ok(check) if check != self.layout.key_check => Err(FrameError::Unsupported(format!(
+                "wrong key for key id {id} (the segment's key check does not match)"
+            ))),
+            _ => Err(FrameError::Invalid(
+                "encrypted frame fails authentication: its bytes were altered".into(),
+            )),
+        }
     }
 }
 
@@ -476,7 +571,7 @@ pub(crate) fn decode_frame_checked(
     }
     // Version 3: the checksum matched, so the bytes are as a writer wrote them; a kind or
     // flag this reader does not know is a newer writer's, never damage.
-    let kind = match known_kind_and_flags(h, v3) {
+    let kind = match known_kind_and_flags(h, v3).and_then(|k| encryption_matches(h, k, layout)) {
         Ok(kind) => kind,
         Err(reason) => return Err(FrameError::Unsupported(reason)),
     };
@@ -487,7 +582,7 @@ pub(crate) fn decode_frame_checked(
         count: get_u32(h, 24),
         flags: h[FLAGS_AT],
         payload,
-        max_payload: layout.max_payload,
+        layout,
     };
     check_fields(&frame)?;
     Ok(frame)
@@ -513,6 +608,23 @@ fn known_kind_and_flags(h: &[u8], v3: bool) -> Result<FrameKind, String> {
     Ok(kind)
 }
 
+/// In an encrypted segment every record and batch frame is encrypted, and in any other none
+/// is: a frame that breaks this was not written by this segment's writer.
+fn encryption_matches(h: &[u8], kind: FrameKind, layout: Layout) -> Result<FrameKind, String> {
+    let encrypted = h[FLAGS_AT] & FLAG_ENCRYPTED != 0;
+    if kind.holds_records() && encrypted != (layout.key_id != 0) {
+        return Err(if encrypted {
+            "encrypted frame in a segment without a key".into()
+        } else {
+            format!(
+                "plain frame in a segment encrypted with key id {}",
+                layout.key_id
+            )
+        });
+    }
+    Ok(kind)
+}
+
 /// The checks on a frame's fields that follow its checksum.
 fn check_fields(f: &Frame<'_>) -> Result<(), FrameError> {
     let invalid = |s: &str| Err(FrameError::Invalid(s.into()));
@@ -525,15 +637,20 @@ fn check_fields(f: &Frame<'_>) -> Result<(), FrameError> {
         return invalid("frame payload shorter than its timestamp");
     }
     let compressed = f.compression() != Some(Compression::None);
-    if compressed && f.stored_body().len() < RAW_LEN_LEN {
+    if f.is_encrypted() && f.stored_body().len() < NONCE_LEN + TAG_LEN {
+        return invalid("encrypted body shorter than its nonce and tag");
+    }
+    if compressed && !f.is_encrypted() && f.stored_body().len() < RAW_LEN_LEN {
         return invalid("compressed body shorter than its length prefix");
     }
+    // A plain batch's entries are checked here; a compressed or encrypted one's when read.
+    let opaque = compressed || f.is_encrypted();
     match f.kind {
         FrameKind::Record if f.count != 1 => return invalid("record frame count is not 1"),
-        FrameKind::Batch if compressed && f.count == 0 => {
+        FrameKind::Batch if opaque && f.count == 0 => {
             return invalid("batch frame holds no record")
         }
-        FrameKind::Batch if !compressed => check_batch(f.stored_body(), f.count)?,
+        FrameKind::Batch if !opaque => check_batch(f.stored_body(), f.count)?,
         FrameKind::Seal | FrameKind::Meta | FrameKind::Checkpoint if f.count != 0 => {
             return Err(FrameError::Invalid(format!(
                 "{:?} frame count is not 0",
@@ -589,6 +706,8 @@ mod tests {
             salt: SALT,
             max_payload,
             version: FORMAT_VERSION,
+            key_id: 0,
+            key_check: 0,
         }
     }
 
@@ -721,6 +840,8 @@ mod tests {
             max_record_size: 1000,
             max_batch_size: 2000,
             version: FORMAT_VERSION,
+            key_id: 0,
+            key_check: 0,
         };
         assert_eq!(SegmentHeader::decode(&h.encode()).unwrap(), h);
         for i in 0..SEGMENT_HEADER_LEN {
@@ -767,6 +888,7 @@ mod tests {
         let stored = Stored {
             time: Some(1_700_000_000_123_456),
             compression: Compression::None,
+            encrypted: false,
         };
         encode_batch(&mut buf, SALT, Lsn(4), Lsn(3), stored, &[&b"ab"[..], b"c"]);
         let f = decode_frame(&buf, layout(1024)).unwrap();
@@ -809,6 +931,7 @@ mod tests {
             let stored = Stored {
                 time: Some(9),
                 compression: c,
+                encrypted: false,
             };
             let mut buf = Vec::new();
             encode_data(

@@ -25,6 +25,13 @@ pub struct SegmentHeader {
     /// an older segment keeps its version (and its frames their layout) while it is read
     /// and appended to.
     pub version: u16,
+    /// Version 3: the id of the key its record and batch frames are encrypted with (0: not
+    /// encrypted), see [`crypto`](crate::crypto).
+    pub key_id: u16,
+    /// Version 3: a 16-bit check of that key for this segment
+    /// ([`crypto::key_check`](crate::crypto::key_check); 0 when `key_id` is 0), so a wrong
+    /// key is told apart from altered frames.
+    pub key_check: u16,
 }
 
 impl SegmentHeader {
@@ -39,6 +46,8 @@ impl SegmentHeader {
             max_record_size: 16 << 20,
             max_batch_size: 64 << 20,
             version: FORMAT_VERSION,
+            key_id: 0,
+            key_check: 0,
         }
     }
 
@@ -58,6 +67,8 @@ impl SegmentHeader {
             salt: self.salt,
             max_payload: limit.saturating_add(allowance),
             version: self.version,
+            key_id: self.key_id,
+            key_check: self.key_check,
         }
     }
 
@@ -86,7 +97,9 @@ impl SegmentHeader {
         b[40..48].copy_from_slice(&self.segment_size.to_le_bytes());
         b[48..52].copy_from_slice(&self.max_record_size.to_le_bytes());
         b[52..56].copy_from_slice(&self.max_batch_size.to_le_bytes());
-        // 56..60 reserved (zero)
+        // 56..60: key id and key check (version 3; zero when not encrypted or version 2)
+        b[56..58].copy_from_slice(&self.key_id.to_le_bytes());
+        b[58..60].copy_from_slice(&self.key_check.to_le_bytes());
         let crc = crc32fast::hash(&b[0..60]);
         b[60..64].copy_from_slice(&crc.to_le_bytes());
         b
@@ -111,8 +124,12 @@ impl SegmentHeader {
         if !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(format!("unsupported format version {version}"));
         }
-        if get_u16(b, 10) != 0 || get_u32(b, 56) != 0 {
+        let (key_id, key_check) = (get_u16(b, 56), get_u16(b, 58));
+        if get_u16(b, 10) != 0 || (version < 3 && (key_id, key_check) != (0, 0)) {
             return Err("unknown segment header flags or reserved bytes".into());
+        }
+        if (key_id == 0) != (key_check == 0) {
+            return Err("segment header's key id and key check disagree".into());
         }
         if get_u32(b, 12) as usize != SEGMENT_HEADER_LEN {
             return Err("unexpected segment header length".into());
@@ -129,6 +146,8 @@ impl SegmentHeader {
             max_record_size: get_u32(b, 48),
             max_batch_size: get_u32(b, 52),
             version,
+            key_id,
+            key_check,
         };
         if h.max_record_size == 0 || h.max_batch_size == 0 || h.segment_size == 0 {
             return Err("segment header has a zero limit".into());

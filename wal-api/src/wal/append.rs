@@ -26,10 +26,12 @@ use std::sync::{Arc, Mutex as StdMutex, MutexGuard as StdGuard, PoisonError};
 use tokio::sync::{Mutex, MutexGuard};
 
 use super::{Inner, LsnRange, Ticket, Wal};
+use crate::crypto::{Key, Nonces};
 use crate::error::{Error, Result};
 use crate::format::{
-    batch_payload_len, encode_batch, encode_data, encode_record, Compression, FrameKind, Layout,
-    Stored, FRAME_HEADER_LEN, TIMESTAMP_LEN, TRAILER_LEN,
+    batch_payload_len, encode_batch, encode_data, encode_encrypted, encode_entries, encode_record,
+    Compression, FrameKind, Layout, Stored, FRAME_HEADER_LEN, NONCE_LEN, TAG_LEN, TIMESTAMP_LEN,
+    TRAILER_LEN,
 };
 use crate::lsn::{Lsn, SegmentId};
 use crate::policy::Ack;
@@ -50,6 +52,10 @@ pub(super) struct Enc {
     pub(super) buf: Vec<u8>,
     /// The last append time stamped on a frame: none is stamped earlier.
     pub(super) last_time: u64,
+    /// The key of the active segment, when it is encrypted.
+    pub(super) key: Option<Key>,
+    /// Nonces for encrypted frames (drawn when the log opened with a key provider).
+    pub(super) nonces: Option<Nonces>,
 }
 
 impl Enc {
@@ -59,12 +65,16 @@ impl Enc {
             salt: 0,
             max_payload: 0,
             version: 0,
+            key_id: 0,
+            key_check: 0,
         },
         next: Lsn(0),
         len: 0,
         records: 0,
         buf: Vec::new(),
         last_time: 0,
+        key: None,
+        nonces: None,
     };
 }
 
@@ -243,8 +253,8 @@ impl<S: SegmentStore> Wal<S> {
         owned: impl FnOnce() -> O,
     ) -> Result<Ticket>
     where
-        E: Fn(&mut Vec<u8>, At),
-        O: Fn(&mut Vec<u8>, At) + Send + Sync + 'static,
+        E: Fn(&mut Vec<u8>, At) -> Result<()>,
+        O: Fn(&mut Vec<u8>, At) -> Result<()> + Send + Sync + 'static,
     {
         let acc = match self.inner.append_now(frame, count, &encode) {
             Some(acc) => acc?,
@@ -357,6 +367,39 @@ pub(super) struct At {
     durable: Lsn,
     /// The append time, when the segment's version and the options stamp one.
     time: Option<u64>,
+    /// The segment's key and this frame's nonce, when the segment is encrypted.
+    seal: Option<(Key, [u8; NONCE_LEN])>,
+}
+
+impl At {
+    /// Writes a version 3 record or batch frame of `body` (already compressed when
+    /// `compression` says so), encrypted when the segment is.
+    fn write(
+        &self,
+        buf: &mut Vec<u8>,
+        kind: FrameKind,
+        count: u32,
+        compression: Compression,
+        body: &[u8],
+    ) -> Result<()> {
+        let stored = Stored {
+            time: self.time,
+            compression,
+            encrypted: false,
+        };
+        let (salt, lsn, durable) = (self.layout.salt, self.lsn, self.durable);
+        match &self.seal {
+            None => {
+                encode_data(buf, salt, kind, lsn, durable, count, stored, body);
+                Ok(())
+            }
+            Some((key, nonce)) => encode_encrypted(
+                buf, salt, kind, lsn, durable, count, stored, key, nonce, body,
+            )
+            .map(drop)
+            .map_err(Error::InvalidArgument),
+        }
+    }
 }
 
 /// A frame's length in a version 2 segment (plain, no time) and in a version 3 one (with
@@ -368,11 +411,12 @@ pub(super) struct FrameLen {
 }
 
 impl FrameLen {
-    fn at(self, version: u16) -> u64 {
-        if version >= 3 {
-            self.v3
-        } else {
-            self.v2
+    /// The length in a segment of `layout`.
+    fn at(self, layout: &Layout) -> u64 {
+        match (layout.version >= 3, layout.key_id != 0) {
+            (false, _) => self.v2,
+            (true, false) => self.v3,
+            (true, true) => self.v3 + (NONCE_LEN + TAG_LEN) as u64,
         }
     }
 }
@@ -382,7 +426,7 @@ type Packed<P> = Option<(Compression, P)>;
 
 /// The encoder of a single-record frame of `data` (stored as `packed` in a version 3
 /// segment when compression shrank it).
-fn record_encoder<D, P>(data: D, packed: Packed<P>) -> impl Fn(&mut Vec<u8>, At)
+fn record_encoder<D, P>(data: D, packed: Packed<P>) -> impl Fn(&mut Vec<u8>, At) -> Result<()>
 where
     D: AsRef<[u8]>,
     P: AsRef<[u8]>,
@@ -390,23 +434,18 @@ where
     move |buf, at| {
         if at.layout.version < 3 {
             encode_record(buf, at.layout.salt, at.lsn, at.durable, data.as_ref());
-            return;
+            return Ok(());
         }
         let (compression, body) = match &packed {
             Some((c, p)) => (*c, p.as_ref()),
             None => (Compression::None, data.as_ref()),
         };
-        let stored = Stored {
-            time: at.time,
-            compression,
-        };
-        let (salt, kind) = (at.layout.salt, FrameKind::Record);
-        encode_data(buf, salt, kind, at.lsn, at.durable, 1, stored, body);
+        at.write(buf, FrameKind::Record, 1, compression, body)
     }
 }
 
 /// The encoder of an atomic batch frame of `records` (see [`record_encoder`]).
-fn batch_encoder<B, R, P>(records: B, packed: Packed<P>) -> impl Fn(&mut Vec<u8>, At)
+fn batch_encoder<B, R, P>(records: B, packed: Packed<P>) -> impl Fn(&mut Vec<u8>, At) -> Result<()>
 where
     B: AsRef<[R]>,
     R: AsRef<[u8]>,
@@ -414,33 +453,25 @@ where
 {
     move |buf, at| {
         let records = records.as_ref();
-        let salt = at.layout.salt;
-        let time = at.time.filter(|_| at.layout.version >= 3);
+        let count = records.len() as u32;
+        let v3 = at.layout.version >= 3;
         match &packed {
-            Some((compression, p)) if at.layout.version >= 3 => {
-                let stored = Stored {
-                    time,
-                    compression: *compression,
-                };
-                let count = records.len() as u32;
-                let kind = FrameKind::Batch;
-                encode_data(
-                    buf,
-                    salt,
-                    kind,
-                    at.lsn,
-                    at.durable,
-                    count,
-                    stored,
-                    p.as_ref(),
-                );
+            Some((compression, p)) if v3 => {
+                at.write(buf, FrameKind::Batch, count, *compression, p.as_ref())
+            }
+            _ if at.seal.is_some() => {
+                let mut entries = Vec::with_capacity(batch_payload_len(records) as usize);
+                encode_entries(&mut entries, records);
+                at.write(buf, FrameKind::Batch, count, Compression::None, &entries)
             }
             _ => {
                 let stored = Stored {
-                    time,
+                    time: at.time.filter(|_| v3),
                     compression: Compression::None,
+                    encrypted: false,
                 };
-                encode_batch(buf, salt, at.lsn, at.durable, stored, records);
+                encode_batch(buf, at.layout.salt, at.lsn, at.durable, stored, records);
+                Ok(())
             }
         }
     }
@@ -538,12 +569,12 @@ impl<S: SegmentStore> Inner<S> {
     /// `encode(buffer, at)` appends the frame to the buffer.
     fn append_now<F>(&self, frame: FrameLen, count: u64, encode: &F) -> Option<Result<Accepted>>
     where
-        F: Fn(&mut Vec<u8>, At),
+        F: Fn(&mut Vec<u8>, At) -> Result<()>,
     {
         let acc = self
             .appender
             .with_enc(|enc| {
-                self.fits(enc, frame.at(enc.layout.version))
+                self.fits(enc, frame.at(&enc.layout))
                     .then(|| self.accept(enc, frame, count, encode))
             })
             .flatten()?;
@@ -558,7 +589,7 @@ impl<S: SegmentStore> Inner<S> {
     /// [detached](Wal::detached), since a rotation must not stop half way.
     async fn append_locked<F>(&self, frame: FrameLen, count: u64, encode: &F) -> Result<Accepted>
     where
-        F: Fn(&mut Vec<u8>, At),
+        F: Fn(&mut Vec<u8>, At) -> Result<()>,
     {
         let acc = {
             let mut st = self.lock_for_append(frame).await?;
@@ -578,26 +609,31 @@ impl<S: SegmentStore> Inner<S> {
     /// with `enc` locked (or owned), so LSN order, buffer order and byte count agree.
     fn accept<F>(&self, enc: &mut Enc, frame: FrameLen, count: u64, encode: &F) -> Result<Accepted>
     where
-        F: Fn(&mut Vec<u8>, At),
+        F: Fn(&mut Vec<u8>, At) -> Result<()>,
     {
         self.check_open()?;
         let first = enc.next;
         check_lsn_room(first, count)?;
         let last = Lsn(first.0 + count - 1);
-        let frame = frame.at(enc.layout.version);
+        let frame = frame.at(&enc.layout);
         let time = (enc.layout.version >= 3 && self.opts.timestamps).then(|| {
             let t = self.opts.clock.now_micros().max(enc.last_time);
             enc.last_time = t;
             t
         });
+        let seal = match (enc.key, enc.nonces.as_mut()) {
+            (Some(key), Some(nonces)) if enc.layout.key_id != 0 => Some((key, nonces.next())),
+            _ => None,
+        };
         let at = At {
             layout: enc.layout,
             lsn: first,
             durable: self.dur.durable(),
             time,
+            seal,
         };
         let before = enc.buf.len();
-        encode(&mut enc.buf, at);
+        encode(&mut enc.buf, at)?;
         debug_assert_eq!((enc.buf.len() - before) as u64, frame, "frame length");
         enc.next = last.next();
         enc.len += frame;
@@ -623,7 +659,7 @@ impl<S: SegmentStore> Inner<S> {
     async fn lock_for_append(&self, frame: FrameLen) -> Result<WriteState<'_>> {
         let mut st = self.appender.exclusive().await;
         self.check_open()?;
-        if !self.fits(&st.enc, frame.at(st.enc.layout.version)) {
+        if !self.fits(&st.enc, frame.at(&st.enc.layout)) {
             self.rotate_locked(&mut st).await?;
         }
         Ok(st)

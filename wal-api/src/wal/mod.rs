@@ -539,6 +539,7 @@ impl<S: SegmentStore> Inner<S> {
     async fn start_next_locked(&self, st: &mut WriteState<'_>) -> Result<()> {
         let id = st.io.seg.next();
         let h = recovery::new_header(&self.opts, id, st.enc.next);
+        let key = recovery::segment_key(&self.opts, id, &h.layout())?;
         let header = h.encode();
         let new = match self.store.create(id, &header).await {
             Ok(w) => Arc::from(w),
@@ -556,6 +557,7 @@ impl<S: SegmentStore> Inner<S> {
         st.io.writer = Some(new);
         st.io.seg = id;
         st.enc.layout = h.layout();
+        st.enc.key = key;
         st.io.base = st.enc.next;
         st.enc.len = SEGMENT_HEADER_LEN as u64;
         st.io.body_crc = Some(crc32fast::hash(&header));

@@ -11,7 +11,7 @@ use super::append::{Appender, Enc, Io};
 use super::durability::Durability;
 use super::stats::Counters;
 use super::{recovery, spawn_interval_syncer, Inner, Table, Wal, Watermark};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::lsn::Lsn;
 use crate::options::WalOptions;
 use crate::scan::Sink;
@@ -22,12 +22,18 @@ impl<S: SegmentStore> Wal<S> {
     pub async fn open(store: S, opts: WalOptions) -> Result<Wal<S>> {
         opts.validate()?;
         let rec = recovery::recover(&store, &opts, None).await?;
-        Ok(Self::assemble(store, opts, rec))
+        Self::assemble(store, opts, rec)
     }
 
-    /// The log over what recovery left.
-    fn assemble(store: S, opts: WalOptions, rec: recovery::Recovered) -> Wal<S> {
+    /// The log over what recovery left; fails when its newest segment is encrypted with a
+    /// key the options do not have.
+    fn assemble(store: S, opts: WalOptions, rec: recovery::Recovered) -> Result<Wal<S>> {
         let t = rec.tail;
+        let key = recovery::segment_key(&opts, t.id, &t.layout)?;
+        let nonces = match &opts.encryption {
+            Some(_) => Some(crate::crypto::Nonces::new().map_err(Error::InvalidArgument)?),
+            None => None,
+        };
         let last = t.next.prev();
         let (written_tx, _) = watch::channel(Watermark {
             truncations: 0,
@@ -40,6 +46,8 @@ impl<S: SegmentStore> Wal<S> {
                     layout: t.layout,
                     next: t.next,
                     last_time: 0,
+                    key,
+                    nonces,
                     len: t.len,
                     records: t.records,
                     buf: Vec::with_capacity(buffer),
@@ -74,7 +82,7 @@ impl<S: SegmentStore> Wal<S> {
         if let Some(period) = inner.opts.sync_policy.interval() {
             spawn_interval_syncer(Arc::downgrade(&inner), period);
         }
-        Wal { inner }
+        Ok(Wal { inner })
     }
 
     /// Opens the log held by `store` and replays its records from `from` on: the same
@@ -135,11 +143,11 @@ impl<S: SegmentStore> Wal<S> {
         F: FnMut(Lsn, &[u8]) -> Result<()> + Send,
     {
         opts.validate()?;
-        let mut sink = Sink::new(from.max(Lsn::FIRST), &mut apply);
+        let mut sink = Sink::new(from.max(Lsn::FIRST), &mut apply, opts.encryption.clone());
         let mut rec = recovery::recover(&store, &opts, Some(&mut sink)).await?;
         let (next, applied) = (sink.next, sink.applied);
         rec.report.replayed = applied;
-        let wal = Self::assemble(store, opts, rec);
+        let wal = Self::assemble(store, opts, rec)?;
         // What recovery did not hand out: all of it when it could not, else nothing.
         let rest = wal.replay(next.., &mut apply).await?;
         Ok((wal, applied + rest))

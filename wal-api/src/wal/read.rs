@@ -500,10 +500,13 @@ impl<S: SegmentStore> Cursor<S> {
                 Ok(Step::Progress)
             }
             Ok(f) => {
+                let keys = self.inner.opts.encryption.as_deref();
+                let key = crate::crypto::key_of(keys, layout.key_id);
                 let Some(p) = &mut self.pos else {
                     return Ok(Step::Exhausted);
                 };
-                take_records(&chunk, sink, rel, &f).map_err(|e| Error::frame_body(id, off, e))?;
+                take_records(&chunk, sink, rel, &f, key.as_ref())
+                    .map_err(|e| Error::frame_body(id, off, e))?;
                 p.expect = f.last_lsn().next();
                 let mut off = off + f.len() as u64;
                 let mut rel = rel + f.len();
@@ -514,7 +517,7 @@ impl<S: SegmentStore> Cursor<S> {
                     frames += 1;
                     match decode_trusting(&chunk[rel..], layout, off, trusted) {
                         Ok(f) if f.kind != FrameKind::Seal && p.fits(&f, skip) => {
-                            take_records(&chunk, sink, rel, &f)
+                            take_records(&chunk, sink, rel, &f, key.as_ref())
                                 .map_err(|e| Error::frame_body(id, off, e))?;
                             p.expect = f.last_lsn().next();
                             off += f.len() as u64;
@@ -633,8 +636,9 @@ fn take_records(
     sink: &mut RecordSink<'_>,
     rel: usize,
     f: &crate::format::Frame<'_>,
+    key: Option<&crate::crypto::Key>,
 ) -> std::result::Result<(), FrameError> {
-    let body = f.body()?;
+    let body = f.body_with(key)?;
     let time = f.time();
     match body.offset_in_frame() {
         Some(at) => {

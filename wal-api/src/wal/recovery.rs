@@ -616,18 +616,76 @@ async fn replay_sealed<S: SegmentStore>(
     Ok(())
 }
 
-/// The header of a new segment `id` starting at `base`, with the log's limits and a fresh
-/// salt.
+/// The header of a new segment `id` starting at `base`, with the log's limits, a fresh salt
+/// and, when the log encrypts, its current key's id and check.
 pub(crate) fn new_header(opts: &WalOptions, id: SegmentId, base: Lsn) -> SegmentHeader {
+    let salt = new_salt();
+    let (key_id, key_check) = match &opts.encryption {
+        // `WalOptions::validate` checked that this build encrypts, so the check computes.
+        Some(p) => {
+            let (kid, key) = p.current();
+            (kid, crate::crypto::key_check(&key, salt).unwrap_or(1))
+        }
+        None => (0, 0),
+    };
     SegmentHeader {
         id,
         base,
-        salt: new_salt(),
+        salt,
         segment_size: opts.segment_size,
         max_record_size: opts.max_record_size,
         max_batch_size: opts.max_batch_size,
         version: crate::format::FORMAT_VERSION,
+        key_id,
+        key_check,
     }
+}
+
+/// The header of state slot `id`: a segment header without a key (the state is not
+/// encrypted).
+pub(crate) fn slot_header(opts: &WalOptions, id: SegmentId) -> SegmentHeader {
+    SegmentHeader {
+        key_id: 0,
+        key_check: 0,
+        ..new_header(opts, id, Lsn::FIRST)
+    }
+}
+
+/// The key appends to segment `id` of `layout` are encrypted with: `None` when it is not
+/// encrypted; an error when the options have no provider with its key, or the provider's
+/// key fails the segment's key check (a wrong key would write frames the right one cannot
+/// read).
+pub(crate) fn segment_key(
+    opts: &WalOptions,
+    id: SegmentId,
+    layout: &Layout,
+) -> Result<Option<crate::crypto::Key>> {
+    if layout.key_id == 0 {
+        return Ok(None);
+    }
+    let refuse = |reason: String| Error::Unreadable {
+        segment: id,
+        offset: 0,
+        reason,
+    };
+    let key = opts
+        .encryption
+        .as_ref()
+        .and_then(|p| p.key(layout.key_id))
+        .ok_or_else(|| {
+            refuse(format!(
+                "the segment is encrypted with key id {}, and the options have no key provider with it",
+                layout.key_id
+            ))
+        })?;
+    let check = crate::crypto::key_check(&key, layout.salt).map_err(refuse)?;
+    if check != layout.key_check {
+        return Err(refuse(format!(
+            "wrong key for key id {} (the segment's key check does not match)",
+            layout.key_id
+        )));
+    }
+    Ok(Some(key))
 }
 
 /// Opens a fresh tail segment when the log is empty or ends with a sealed segment.

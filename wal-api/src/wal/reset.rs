@@ -122,6 +122,7 @@ impl<S: SegmentStore> Wal<S> {
         // 2. The new segment at the new base.
         let id = st.io.seg.next();
         let h = recovery::new_header(&inner.opts, id, next);
+        let key = recovery::segment_key(&inner.opts, id, &h.layout())?;
         let header = h.encode();
         let w = match inner.store.create(id, &header).await {
             Ok(w) => Arc::from(w),
@@ -144,6 +145,7 @@ impl<S: SegmentStore> Wal<S> {
         st.io.writer = Some(w);
         st.io.seg = id;
         st.enc.layout = h.layout();
+        st.enc.key = key;
         st.io.base = next;
         st.enc.len = SEGMENT_HEADER_LEN as u64;
         st.io.body_crc = Some(crc32fast::hash(&header));

@@ -242,10 +242,7 @@ pub(crate) async fn write_state<S: SegmentStore>(
     opts: &WalOptions,
     state: &LogState,
 ) -> Result<()> {
-    crate::segment::write_state(store, state, |id| {
-        recovery::new_header(opts, id, Lsn::FIRST)
-    })
-    .await
+    crate::segment::write_state(store, state, |id| recovery::slot_header(opts, id)).await
 }
 
 /// Makes `state` say what a reset to `next` means (checkpoint `next - 1`, none for 1) and
@@ -307,7 +304,7 @@ pub(crate) async fn load_state<S: SegmentStore>(
                 Err(e) => return Err(e),
             }
         } else {
-            let h = recovery::new_header(opts, id, Lsn::FIRST);
+            let h = recovery::slot_header(opts, id);
             crate::segment::write_slot(store, &d.state, &h).await?;
         }
     }

@@ -130,6 +130,9 @@ impl<S: SegmentStore> Wal<S> {
             )));
         };
         let target = segs[k];
+        // New appends go to the cut segment: refuse now, before anything changes, when it is
+        // encrypted with a key the options do not have.
+        let key = super::recovery::segment_key(&inner.opts, target.id, &target.layout)?;
         let _discarding = Discarding::begin(
             inner.opts.retention.as_deref(),
             &inner.store,
@@ -155,6 +158,7 @@ impl<S: SegmentStore> Wal<S> {
         st.io.writer = Some(Arc::from(w));
         st.io.seg = target.id;
         st.enc.layout = target.layout;
+        st.enc.key = key;
         st.io.base = target.base;
         st.enc.len = cut;
         st.io.body_crc = Some(body_crc);

@@ -47,6 +47,7 @@ pub enum Shape {
     /// Small records, 900-byte segments, `Never` policy: syncs only when asked.
     Small,
     /// Small records, 900-byte segments, `PerWrite`: every append is acknowledged durable.
+    /// The log is encrypted, so encrypted frames meet every crash point.
     Durable,
     /// Records of 200 to 1,600 bytes, 24 KB segments, `Never`: unsynced stretches span
     /// several 4 KiB pages, so out-of-order page persistence matters. Every other record
@@ -75,7 +76,7 @@ impl Shape {
             .segment_size(self.segment_size())
             .write_buffer(0);
         match self {
-            Shape::Durable => o.sync_policy(PerWrite),
+            Shape::Durable => o.sync_policy(PerWrite).encryption(keys()),
             Shape::Pages => o.sync_policy(Never).compression(Compression::Lz4),
             _ => o.sync_policy(Never),
         }
@@ -98,6 +99,7 @@ impl Shape {
             .sync_policy(PerWrite);
         match self {
             Shape::Pages => o.compression(Compression::Lz4),
+            Shape::Durable => o.encryption(keys()),
             _ => o,
         }
     }
@@ -109,6 +111,11 @@ impl Shape {
             _ => 1 + (n * 13) % 90,
         }
     }
+}
+
+/// The key of the encrypted shape ([`Shape::Durable`]).
+fn keys() -> Arc<wal_api::crypto::StaticKeys> {
+    Arc::new(wal_api::crypto::StaticKeys::new(1, [0x42; 32]))
 }
 
 /// How the power fails.
