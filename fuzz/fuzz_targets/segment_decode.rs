@@ -13,6 +13,8 @@ fuzz_target!(|data: &[u8]| {
             salt: 7,
             max_payload: 1 << 20,
             version,
+            key_id: 0,
+            key_check: 0,
         };
         // A frame that decodes yields its records (decompressing if flagged) or an error.
         if let Ok(f) = decode_frame(data, layout) {

@@ -1,9 +1,13 @@
-//! Compression (format version 3): 4 KiB records, compressible text and random bytes,
-//! appended non-durably then synced, with no compression, lz4 and zstd level 1: MB/s of
-//! original bytes (ratio to no compression, same run) and stored bytes over original bytes.
+//! Compression and encryption (format version 3): 4 KiB records, compressible text and
+//! random bytes, appended non-durably then synced, with no compression, lz4, zstd level 1
+//! and encryption (alone, and after lz4): MB/s of original bytes (ratio to neither, same
+//! run) and stored bytes over original bytes.
 
 use std::time::Instant;
 
+use std::sync::Arc;
+
+use wal_api::crypto::StaticKeys;
 use wal_api::Compression;
 use wal_bench::{median, report, runs};
 
@@ -34,9 +38,13 @@ fn record(i: u64, text: bool) -> Vec<u8> {
 }
 
 /// One run: (MB/s of original bytes, appended and synced; stored bytes / original bytes).
-async fn one(c: Compression, text: bool) -> (f64, f64) {
+async fn one(c: Compression, encrypt: bool, text: bool) -> (f64, f64) {
     let d = fresh("codec");
-    let wal = open_fs(&d, non_durable().compression(c)).await;
+    let mut opts = non_durable().compression(c);
+    if encrypt {
+        opts = opts.encryption(Arc::new(StaticKeys::new(1, [0x3c; 32])));
+    }
+    let wal = open_fs(&d, opts).await;
     let records: Vec<Vec<u8>> = (0..64).map(|i| record(i, text)).collect();
     let t0 = Instant::now();
     for i in 0..RECORDS {
@@ -54,23 +62,30 @@ async fn one(c: Compression, text: bool) -> (f64, f64) {
 
 pub(crate) async fn run() {
     println!(
-        "-- compression: {RECORDS} x 4 KiB appends (Never, then one sync), MB/s of original bytes"
+        "-- compression and encryption: {RECORDS} x 4 KiB appends (Never, then one sync), MB/s of original bytes"
     );
+    let variants = [
+        (Compression::None, false),
+        (Compression::Lz4, false),
+        (Compression::Zstd(1), false),
+        (Compression::None, true),
+        (Compression::Lz4, true),
+    ];
     for text in [true, false] {
         let kind = if text { "compressible" } else { "random" };
-        let codecs = [Compression::None, Compression::Lz4, Compression::Zstd(1)];
-        let mut speed = vec![Vec::new(); codecs.len()];
-        let mut size = vec![Vec::new(); codecs.len()];
+        let mut speed = vec![Vec::new(); variants.len()];
+        let mut size = vec![Vec::new(); variants.len()];
         for _ in 0..runs() {
-            for (k, c) in codecs.iter().enumerate() {
-                let (mbs, ratio) = one(*c, text).await;
+            for (k, (c, e)) in variants.iter().enumerate() {
+                let (mbs, ratio) = one(*c, *e, text).await;
                 speed[k].push(mbs);
                 size[k].push(ratio);
             }
         }
         let base = median(&speed[0]);
-        for (k, c) in codecs.iter().enumerate() {
-            let name = format!("{kind} 4 KiB, {}", c.name());
+        for (k, (c, e)) in variants.iter().enumerate() {
+            let enc = if *e { " + encryption" } else { "" };
+            let name = format!("{kind} 4 KiB, {}{enc}", c.name());
             let ratio = (k > 0).then(|| (median(&speed[k]) / base, "none"));
             report(&name, &speed[k], "MB/s", ratio);
             println!("    stored / original bytes: {:.3}", median(&size[k]));
