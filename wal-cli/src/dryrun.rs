@@ -341,6 +341,12 @@ pub(crate) fn tool_options(mode: RecoveryMode) -> WalOptions {
 /// The keys given with `--keys`, for every engine the tools open.
 static KEYS: std::sync::OnceLock<Arc<wal_api::crypto::StaticKeys>> = std::sync::OnceLock::new();
 
+/// The key `--keys` gave for key id `id` (`None` for 0, or without `--keys`).
+pub(crate) fn key_for(id: u16) -> Option<wal_api::crypto::Key> {
+    use wal_api::crypto::KeyProvider;
+    KEYS.get().filter(|_| id != 0).and_then(|k| k.key(id))
+}
+
 /// Makes `keys` the keys of every log the tools open.
 pub(crate) fn set_keys(keys: wal_api::crypto::StaticKeys) {
     let _ = KEYS.set(Arc::new(keys));

@@ -134,9 +134,12 @@ impl Follower {
                     ));
                 }
                 let off = at.off + pos as u64;
+                // Encrypted frames need the key of `--keys`; without it the tool cannot read
+                // them (exit 2), which says nothing against the log.
+                let key = crate::dryrun::key_for(at.layout.key_id);
                 let body = f
-                    .body()
-                    .map_err(|e| Error::corrupt(at.id, off, e.to_string()))?;
+                    .body_with(key.as_ref())
+                    .map_err(|e| Error::frame_body(at.id, off, e))?;
                 for (lsn, r) in body.records() {
                     if lsn >= self.from {
                         print_record(out, lsn.0, &body.bytes()[r], self.hex)

@@ -507,3 +507,35 @@ async fn encrypted_logs_need_a_key_file_and_read_with_one() {
     assert_eq!(code, 2);
     assert!(err.contains("expected `ID HEX`"), "{err}");
 }
+
+/// Regression: `walctl tail` of an encrypted log without `--keys` reported the healthy log
+/// as corrupt (exit 1); it cannot read it (exit 2, naming the key id), and with the key
+/// file it prints the records.
+#[tokio::test]
+async fn tail_of_an_encrypted_log_needs_the_key_and_is_not_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = [0x5c_u8; 32];
+    {
+        let store = FsStore::open_or_create(dir.path()).unwrap();
+        let keys = std::sync::Arc::new(wal_api::crypto::StaticKeys::new(9, key));
+        let wal = Wal::open(store, WalOptions::default().encryption(keys))
+            .await
+            .unwrap();
+        for i in 1..=3u32 {
+            wal.append(format!("tailed {i}").as_bytes()).await.unwrap();
+        }
+        wal.close().await.unwrap();
+    }
+    let d = dir.path().to_str().unwrap();
+    let (code, out, err) = walctl(&["tail", d, "--exit-idle-ms", "300"]);
+    assert_eq!(code, 2, "without keys: {out} {err}");
+    assert!(err.contains("key id 9"), "{err}");
+    let key_file = tempfile::NamedTempFile::new().unwrap();
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(key_file.path(), format!("9 {hex}\n")).unwrap();
+    let kf = key_file.path().to_str().unwrap();
+    let (code, out, err) = walctl(&["--keys", kf, "tail", d, "--exit-idle-ms", "300"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert!(out.contains("tailed 3"), "{out}");
+}
